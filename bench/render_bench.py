@@ -1,0 +1,78 @@
+"""Benchmark: render N synthetic tasks, then re-render them unchanged.
+
+    python bench/render_bench.py [--tasks 10000] [--jobs N] [--keep DIR]
+
+Prints both wall times and tasks/s. Targets (issue 2): 10,000 tasks in <= 5 s, and an
+unchanged re-render in <= 1 s, on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from helpers import GEN_YAML, TERMINAL_FILES, build_file_tree, terminal_spec, write_locks  # noqa: E402
+
+import yaml  # noqa: E402
+
+from generator.render import render  # noqa: E402
+
+
+def make_project(root: Path, n: int) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "gen.yaml").write_text(yaml.safe_dump(GEN_YAML, sort_keys=False))
+    specs = {}
+    for i in range(n):
+        task_id = f"task-{i:05d}"
+        spec = terminal_spec(instruction=f"Task {i}: fix /app/hello.py so it prints 'hello {i}'.\n",
+                             tags=["python", f"group-{i % 10}"])
+        d = root / "tasks" / task_id
+        d.mkdir(parents=True)
+        (d / "task.spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+        build_file_tree(d, TERMINAL_FILES)
+        specs[task_id] = spec
+    write_locks(root, specs)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tasks", type=int, default=10_000)
+    ap.add_argument("--jobs", type=int, default=None)
+    ap.add_argument("--keep", metavar="DIR", help="build the project here and keep it")
+    args = ap.parse_args()
+    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="gen-bench-"))
+    try:
+        t0 = time.perf_counter()
+        make_project(root, args.tasks)
+        gen_s = time.perf_counter() - t0
+        print(f"generated {args.tasks} synthetic tasks in {gen_s:.2f}s (not timed below)")
+        t0 = time.perf_counter()
+        first = render(root, jobs=args.jobs)
+        cold = time.perf_counter() - t0
+        files = len(first.written)
+        t0 = time.perf_counter()
+        second = render(root, jobs=args.jobs)
+        warm = time.perf_counter() - t0
+        assert not second.written and not second.removed, "re-render changed files"
+        cores = os.cpu_count()
+        print(f"cores: {cores}")
+        print(f"full render:      {args.tasks} tasks, {files} files in {cold:.2f}s "
+              f"({args.tasks / cold:,.0f} tasks/s)  target <= 5 s for 10,000")
+        print(f"unchanged render: {args.tasks} tasks in {warm:.2f}s "
+              f"({args.tasks / warm:,.0f} tasks/s)  target <= 1 s for 10,000")
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""File-system helpers: atomic writes, deterministic walks. Nothing half-written, ever."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_write", "walk_files", "write_new"]
+
+
+def write_new(path: Path | str, data: bytes, mode: int = 0o644) -> None:
+    """Write a file that nobody can see yet (inside a staging dir); mode set exactly."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        _write_all(fd, data)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write `data` to `path` via a temp file in the same directory, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.gen-tmp-{os.getpid()}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def walk_files(root: Path) -> Iterator[Path]:
+    """Every regular file below `root`, sorted by relative POSIX path; symlinks refused."""
+    stack = [root]
+    found: list[Path] = []
+    while stack:
+        d = stack.pop()
+        with os.scandir(d) as it:
+            for entry in it:
+                if entry.is_symlink():
+                    raise OSError(f"{entry.path}: symlinks are not allowed in task inputs")
+                if entry.is_dir():
+                    stack.append(Path(entry.path))
+                elif entry.is_file():
+                    found.append(Path(entry.path))
+    found.sort(key=lambda p: p.relative_to(root).as_posix())
+    yield from found

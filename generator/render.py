@@ -1,0 +1,801 @@
+"""`gen render`: task specs + templates + lockfiles -> dataset/<id>/..., a pure offline function.
+
+Two phases, so an error anywhere leaves the previous dataset untouched:
+
+1. `plan_render` renders and lints every task in memory and returns a `RenderPlan`
+   (relative path -> bytes + mode). Same inputs -> same plan, on any machine.
+2. `apply_plan` compares the plan with the output directory, writes only the files that
+   changed (each atomically), and removes files of tasks that no longer exist.
+
+A stat cache (`.gen/render-cache.json`, never part of the output) lets an unchanged re-render
+skip reading and rendering: an entry is trusted only while every input and output file
+still has the size and mtime recorded when it was last rendered or verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from generator import __version__
+from generator.errors import GenError, InputError, LintError, LockError, SpecError
+from generator.fsutil import atomic_write, walk_files, write_new
+from generator.lint import lint_dockerfile, lint_script
+from generator.lockfiles import (
+    LockSet,
+    apt_input,
+    python_input,
+    read_lockset,
+    source_input,
+    split_ref,
+    task_lock_dir,
+)
+from generator.spec import (
+    DatasetConfig,
+    Project,
+    SweTask,
+    Task,
+    TerminalTask,
+    discover_tasks,
+    load_dataset_config,
+    load_task,
+)
+
+__all__ = [
+    "RenderPlan",
+    "RenderResult",
+    "TemplateSet",
+    "apply_plan",
+    "plan_render",
+    "render",
+    "render_task",
+]
+
+PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+SCRIPT_MODE = 0o755
+FILE_MODE = 0o644
+CACHE_FILE = ".gen/render-cache.json"
+CACHE_VERSION = 1
+
+# The files every task gets, by kind: (output name, template name, mode)
+OUTPUTS: dict[str, tuple[tuple[str, str, int], ...]] = {
+    "terminal": (
+        ("Dockerfile", "Dockerfile", FILE_MODE),
+        ("docker-compose.yaml", "docker-compose.yaml", FILE_MODE),
+        ("task.yaml", "task.yaml", FILE_MODE),
+        ("run-tests.sh", "run-tests.sh", SCRIPT_MODE),
+        ("solution.sh", "solution.sh", SCRIPT_MODE),
+        ("README.md", "README.md", FILE_MODE),
+    ),
+    "swe": (
+        ("Dockerfile", "Dockerfile", FILE_MODE),
+        ("docker-compose.yaml", "docker-compose.yaml", FILE_MODE),
+        ("task.yaml", "task.yaml", FILE_MODE),
+        ("run-tests.sh", "run-tests.sh", SCRIPT_MODE),
+        ("solution.sh", "solution.sh", SCRIPT_MODE),
+        ("eval.sh", "eval.sh", SCRIPT_MODE),
+        ("README.md", "README.md", FILE_MODE),
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------
+# Jinja environment: one factory, strict
+# --------------------------------------------------------------------------------------
+
+
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+
+
+def _yaml_str(value: Any) -> str:
+    """A YAML double-quoted scalar (JSON syntax is valid YAML) that round-trips exactly."""
+    text = json.dumps(str(value), ensure_ascii=False)
+    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _yaml_flow(values: Iterable[Any]) -> str:
+    return "[" + ", ".join(_yaml_str(v) for v in values) + "]"
+
+
+_BLOCK_SAFE = re.compile(r"^[^\t\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]*$")
+
+
+def _yaml_block(text: str, indent: int = 2) -> str:
+    """A YAML literal block scalar for `text` (exact round-trip), or a quoted string."""
+    if not text or not _BLOCK_SAFE.match(text) or text[0] in " \n" or text.strip() != text.rstrip():
+        return _yaml_str(text)
+    lines = text.split("\n")
+    if any(line != line.rstrip(" ") for line in lines):
+        return _yaml_str(text)
+    stripped = text.rstrip("\n")
+    trailing = len(text) - len(stripped)
+    chomp = {0: "-", 1: ""}.get(trailing, "+")
+    pad = " " * indent
+    body = "\n".join(pad + line if line else "" for line in stripped.split("\n"))
+    extra = "\n" * max(trailing - 1, 0) if chomp == "+" else ""
+    return f"|{chomp}\n{body}{extra}"
+
+
+def _docker_quote(value: str) -> str:
+    if re.fullmatch(r"[A-Za-z0-9_./:@%+=,-]+", value):
+        return value
+    return json.dumps(value)
+
+
+def heredoc_delimiter(text: str) -> str:
+    """A heredoc delimiter that does not occur in `text` (content-derived, so deterministic)."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    for i in range(0, 56, 8):
+        token = f"GEN_EOF_{digest[i:i + 8]}"
+        if token not in text:
+            return token
+    raise ValueError("cannot find a heredoc delimiter")  # pragma: no cover
+
+
+class _LayeredLoader(jinja2.BaseLoader):
+    """Looks a template up layer by layer (task, dataset, gen's defaults).
+
+    A name of the form `kind::name` means "`kind/name.j2`, else `name.j2`", tried within each
+    layer before the next, so a dataset's generic `Dockerfile.j2` beats gen's
+    `terminal/Dockerfile.j2`. Plain names (e.g. `_macros.j2` imports) are looked up as-is.
+    """
+
+    def __init__(self, layers: Sequence[Path]) -> None:
+        self.layers = list(layers)
+
+    def get_source(self, environment: jinja2.Environment, template: str
+                   ) -> tuple[str, str, Callable[[], bool]]:
+        if "::" in template:
+            kind, name = template.split("::", 1)
+            candidates = [f"{kind}/{name}.j2", f"{name}.j2"]
+        else:
+            candidates = [template]
+        for layer in self.layers:
+            for cand in candidates:
+                path = layer / cand
+                if path.is_file():
+                    text = path.read_text(encoding="utf-8")
+                    return text, str(path), lambda: True
+        raise jinja2.TemplateNotFound(template)
+
+
+def make_environment(search_path: Sequence[Path]) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=_LayeredLoader(search_path),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+        auto_reload=False,
+        cache_size=-1,
+    )
+    env.filters["yaml_str"] = _yaml_str
+    env.filters["yaml_flow"] = _yaml_flow
+    env.filters["yaml_block"] = _yaml_block
+    env.filters["shquote"] = shlex.quote
+    env.filters["docker_quote"] = _docker_quote
+    env.globals["heredoc"] = heredoc_delimiter
+    return env
+
+
+class TemplateSet:
+    """Template lookup: task `templates/`, then the dataset's `templates/`, then gen's own.
+
+    Within each layer `<kind>/<name>.j2` wins over `<name>.j2`; a layer wins over the next.
+    """
+
+    def __init__(self, project_templates: Path | None) -> None:
+        self._project = project_templates if project_templates and project_templates.is_dir() \
+            else None
+        self._envs: dict[Path | None, jinja2.Environment] = {}
+
+    def env_for(self, task_dir: Path) -> jinja2.Environment:
+        override = task_dir / "templates"
+        key = override if override.is_dir() else None
+        env = self._envs.get(key)
+        if env is None:
+            path = [p for p in (key, self._project) if p is not None] + [PACKAGE_TEMPLATES]
+            env = make_environment(path)
+            self._envs[key] = env
+        return env
+
+    def get(self, task: Task, name: str) -> jinja2.Template:
+        env = self.env_for(task.path)
+        try:
+            return env.get_template(f"{task.kind}::{name}")
+        except jinja2.TemplateSyntaxError as exc:
+            raise InputError(f"template syntax error: {exc.message}", file=exc.filename,
+                             line=exc.lineno, hint="fix the template") from None
+        except jinja2.TemplateNotFound:
+            raise InputError(f"no template for '{name}'", file=f"templates/{name}.j2",
+                             hint="restore the default template or add an override") from None
+
+    def fingerprint(self) -> str:
+        """Digest of every template file that could be used (for the render cache)."""
+        h = hashlib.sha256()
+        for root in (self._project, PACKAGE_TEMPLATES):
+            if root is None:
+                continue
+            for f in walk_files(root):
+                h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+        return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------
+# Per-task context: everything locked, checked here
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    data: bytes
+    mode: int
+
+
+def _task_rel(task: Task, project: Path) -> str:
+    return task.spec_file.relative_to(project).as_posix()
+
+
+def _image_context(task: Task, config: DatasetConfig, locks: LockSet) -> dict[str, str]:
+    ref = task.environment.base_image
+    shown = _task_rel(task, config.path)
+    repo, tag, digest = split_ref(ref)
+    if tag == "latest" or (tag is None and digest is None):
+        raise LintError(f"base image '{ref}' uses the moving 'latest' tag", file=shown,
+                        field="environment.base_image",
+                        hint="name an explicit tag (e.g. :bookworm); gen lock pins its digest")
+    platform = config.platforms[0]
+    pin = locks.images.get(ref, platform)
+    if pin is None:
+        raise LockError(f"task '{task.id}': base image '{ref}' ({platform}) has no digest in the "
+                        "lock", file="lockfiles/images.lock", field=ref,
+                        hint="run `gen lock` to pin it")
+    if digest is not None and digest not in (pin.index_digest, pin.manifest_digest):
+        raise LockError(f"task '{task.id}': base image '{ref}' names a digest the lock does not "
+                        "have", file="lockfiles/images.lock", field=ref,
+                        hint="run `gen lock --update`")
+    return {"ref": ref, "pinned": pin.pinned(), "platform": platform,
+            "index_digest": pin.index_digest, "manifest_digest": pin.manifest_digest}
+
+
+def _stale(task: Task, what: str, file: str) -> LockError:
+    return LockError(f"task '{task.id}': the {what} lock is stale (the spec changed since it was "
+                     "locked)", file=file, hint="run `gen lock` to update it")
+
+
+def _apt_context(task: Task, image: dict[str, str], locks: LockSet) -> list[dict[str, Any]]:
+    names = task.environment.apt
+    lock_file = f"lockfiles/tasks/{task.id}/apt.lock"
+    lock = locks.apt(task.id)
+    if not names:
+        return []
+    if lock is None:
+        raise LockError(f"task '{task.id}': Debian packages {', '.join(names)} are not locked",
+                        file=lock_file, hint="run `gen lock`")
+    if lock.input != apt_input(image["pinned"], names):
+        raise _stale(task, "Debian package", lock_file)
+    locked = {p.name for p in lock.packages}
+    missing = [n for n in names if n.split(":")[0] not in locked]
+    if missing:
+        raise LockError(f"task '{task.id}': package '{missing[0]}' has no exact version in the "
+                        "lock", file=lock_file, field=missing[0], hint="run `gen lock --update`")
+    return [{"name": p.name, "version": p.version, "arch": p.arch, "sha256": p.sha256,
+             "filename": p.filename, "size": p.size}
+            for p in sorted(lock.packages, key=lambda p: p.filename)]
+
+
+def _python_context(task: Task, config: DatasetConfig, locks: LockSet,
+                    apt: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    reqs = task.environment.python
+    lock_file = f"lockfiles/tasks/{task.id}/requirements.txt"
+    if not reqs:
+        return [], ""
+    lock = locks.python(task.id)
+    if lock is None:
+        raise LockError(f"task '{task.id}': Python requirements are not locked with hashes",
+                        file=lock_file, hint="run `gen lock`")
+    if lock.input != python_input(reqs, config.platforms[0]):
+        raise _stale(task, "Python", lock_file)
+    if not any(p["name"] == "python3-pip" for p in apt):
+        raise LintError(f"task '{task.id}' installs Python requirements but not pip",
+                        file=_task_rel(task, config.path), field="environment.apt",
+                        hint="add python3-pip to environment.apt")
+    pins = [{"name": p.name, "version": p.version, "hashes": list(p.hashes)} for p in lock.pins]
+    return pins, lock.text
+
+
+def _source_context(task: SweTask, locks: LockSet) -> dict[str, str]:
+    lock_file = f"lockfiles/tasks/{task.id}/source.lock"
+    lock = locks.source(task.id)
+    if lock is None:
+        raise LockError(f"task '{task.id}': source '{task.source.location}' has no commit/sha256 "
+                        "in the lock", file=lock_file, hint="run `gen lock`")
+    if lock.input != source_input(task.source.type, task.source.location, task.base_commit):
+        raise _stale(task, "source", lock_file)
+    return {"type": lock.type, "location": lock.location, "sha256": lock.sha256,
+            "commit": lock.commit, "filename": lock.filename}
+
+
+_DIFF_FILE_RE = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.MULTILINE)
+
+
+def patch_files(patch: str) -> list[str]:
+    """Paths a git diff touches (both sides), sorted and unique."""
+    out: set[str] = set()
+    for a, b in _DIFF_FILE_RE.findall(patch):
+        out.update((a, b))
+    return sorted(out)
+
+
+def _pytest_command(task: Task, command: str, shown: str) -> str:
+    if "pytest" in command and "-rA" not in command:
+        raise LintError(f"task '{task.id}': the pytest command lacks -rA, so the harness cannot "
+                        "parse per-test results", file=shown, field="test_command",
+                        hint="add -rA to the pytest command")
+    return command
+
+
+def task_context(task: Task, config: DatasetConfig, locks: LockSet) -> dict[str, Any]:
+    shown = _task_rel(task, config.path)
+    image = _image_context(task, config, locks)
+    apt = _apt_context(task, image, locks)
+    python, python_text = _python_context(task, config, locks, apt)
+    ctx: dict[str, Any] = {
+        "gen": {"version": __version__},
+        "dataset": {"name": config.name, "version": config.version,
+                    "source_date_epoch": config.source_date_epoch},
+        "task": task,
+        "image": image,
+        "apt": apt,
+        "python": python,
+        "python_lock": python_text,
+        "env": list(task.environment.env),
+        "workdir": task.environment.workdir,
+    }
+    if isinstance(task, TerminalTask):
+        if "tmux" not in {p["name"] for p in apt}:
+            raise LintError(f"task '{task.id}': Terminal-Bench drives the agent through tmux, "
+                            "which the image would not have", file=shown, field="environment.apt",
+                            hint="add tmux to environment.apt (or defaults.apt in gen.yaml)")
+        if task.record_asciinema and "asciinema" not in {p["name"] for p in apt}:
+            raise LintError(f"task '{task.id}': record_asciinema needs asciinema in the image",
+                            file=shown, field="environment.apt", hint="add asciinema to apt")
+        command = task.test_command or \
+            'python3 -m pytest -rA -p no:cacheprovider "$TEST_DIR"'
+        ctx["test_command"] = _pytest_command(task, command, shown)
+        ctx["files"] = task.files
+        ctx["solution_text"] = (task.path / task.solution).read_text(encoding="utf-8")
+    else:
+        assert isinstance(task, SweTask)
+        ctx["source"] = _source_context(task, locks)
+        test_files = patch_files(task.test_patch)
+        gold_files = patch_files(task.patch)
+        overlap = sorted(set(test_files) & set(gold_files))
+        if overlap:
+            raise LintError(f"task '{task.id}': the gold patch and the test patch both edit "
+                            f"'{overlap[0]}'", file=shown, field="patch",
+                            hint="move test changes to test_patch and code changes to patch")
+        ctx["test_files"] = test_files
+        tests = list(task.fail_to_pass) + list(task.pass_to_pass)
+        command = task.test_command
+        if tests and "pytest" in command and task.log_parser.startswith("parse_log_pytest"):
+            command = "python3 -m pytest -rA -p no:cacheprovider " + " ".join(
+                shlex.quote(t) for t in tests)
+        ctx["test_command"] = _pytest_command(task, command, shown)
+    return ctx
+
+
+# --------------------------------------------------------------------------------------
+# Rendering one task
+# --------------------------------------------------------------------------------------
+
+
+def _copy_tree(src_root: Path, rel: str, dest_prefix: str, out: dict[str, RenderedFile],
+               *, force_mode: int | None = None) -> None:
+    src = src_root / rel
+    files = [src] if src.is_file() else list(walk_files(src))
+    for f in files:
+        sub = f.name if src.is_file() else f.relative_to(src).as_posix()
+        data = f.read_bytes()
+        mode = force_mode if force_mode is not None else (
+            SCRIPT_MODE if os.stat(f).st_mode & 0o111 else FILE_MODE)
+        path = f"{dest_prefix}/{sub}" if src.is_dir() else dest_prefix
+        out[path] = RenderedFile(data, mode)
+
+
+def render_task(task: Task, config: DatasetConfig, locks: LockSet,
+                templates: TemplateSet) -> dict[str, RenderedFile]:
+    """All files of one task, as paths relative to the task's output directory."""
+    shown = _task_rel(task, config.path)
+    ctx = task_context(task, config, locks)
+    out: dict[str, RenderedFile] = {}
+    # inputs copied verbatim first, so README can list every file
+    if isinstance(task, TerminalTask):
+        _copy_tree(task.path, task.tests_dir, "tests", out)
+        for f in task.files:
+            _copy_tree(task.path, f.src, f"files/{f.src}", out,
+                       force_mode=None if f.mode is None else (
+                           SCRIPT_MODE if f.mode & 0o111 else FILE_MODE))
+    else:
+        out["tests/test.patch"] = RenderedFile(_ensure_nl(task.test_patch).encode(), FILE_MODE)
+        tests_json = json.dumps({"FAIL_TO_PASS": list(task.fail_to_pass),
+                                 "PASS_TO_PASS": list(task.pass_to_pass)}, indent=2) + "\n"
+        out["tests/tests.json"] = RenderedFile(tests_json.encode(), FILE_MODE)
+    if ctx["apt"]:
+        lines = "".join(f"{p['sha256']}  {p['filename']}\n" for p in ctx["apt"])
+        out["gen/apt.sha256"] = RenderedFile(lines.encode(), FILE_MODE)
+    if ctx["python"]:
+        out["gen/requirements.txt"] = RenderedFile(ctx["python_lock"].encode(), FILE_MODE)
+    outputs = OUTPUTS[task.kind]
+    ctx["out_files"] = sorted({*out, *(name for name, _, _ in outputs)})
+    if isinstance(task, SweTask):
+        ctx["gold_patch"] = _ensure_nl(task.patch)
+        ctx["test_patch"] = _ensure_nl(task.test_patch)
+    for name, template_name, mode in outputs:
+        template = templates.get(task, template_name)
+        try:
+            text = template.render(ctx)
+        except jinja2.UndefinedError as exc:
+            raise InputError(f"template '{template.name}' uses an undefined value: {exc.message}",
+                             file=template.filename, hint="fix the template or the spec") from None
+        except jinja2.TemplateError as exc:
+            raise InputError(f"template '{template.name}' failed: {exc}", file=template.filename,
+                             hint="fix the template") from None
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        where = f"dataset/{task.id}/{name} (from {template.filename})"
+        if name == "Dockerfile":
+            lint_dockerfile(text, where=where, task_id=task.id)
+        elif name.endswith(".sh"):
+            lint_script(text, where=where, task_id=task.id)
+        out[name] = RenderedFile(text.encode("utf-8"), mode)
+    del shown
+    return out
+
+
+def _ensure_nl(text: str) -> str:
+    return text if text.endswith("\n") else text + "\n"
+
+
+# --------------------------------------------------------------------------------------
+# The whole project: plan, cache, apply
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class RenderPlan:
+    """Every output file (path relative to the output dir) and the tasks they belong to."""
+
+    files: dict[str, RenderedFile] = field(default_factory=dict)
+    tasks: list[str] = field(default_factory=list)
+    reused: set[str] = field(default_factory=set)  # tasks skipped thanks to the stat cache
+
+
+@dataclass
+class RenderResult:
+    written: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    tasks: int = 0
+    cached_tasks: int = 0
+
+    def changed(self) -> list[str]:
+        return sorted(self.written + self.removed)
+
+
+def _stat_sig(path: Path) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _task_input_sigs(task_dir: Path) -> dict[str, list[int]]:
+    sigs: dict[str, list[int]] = {}
+    stack = [task_dir]
+    while stack:
+        d = stack.pop()
+        with os.scandir(d) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(Path(e.path))
+                else:
+                    st = e.stat(follow_symlinks=False)
+                    sigs[e.path] = [st.st_size, st.st_mtime_ns, st.st_ino]
+    return sigs
+
+
+class _Cache:
+    """Stat-based render cache: never changes the output, only skips unchanged work."""
+
+    def __init__(self, project: Path, global_key: str, enabled: bool) -> None:
+        self.path = project / CACHE_FILE
+        self.global_key = global_key
+        self.enabled = enabled
+        self.entries: dict[str, Any] = {}
+        if enabled:
+            try:
+                data = json.loads(self.path.read_text())
+                if data.get("version") == CACHE_VERSION and data.get("key") == global_key:
+                    self.entries = data.get("tasks", {})
+            except (FileNotFoundError, ValueError):
+                pass
+
+    def fresh(self, task_id: str, task_dir: Path, lock_dir: Path, out_dir: Path) -> bool:
+        if not self.enabled:
+            return False
+        entry = self.entries.get(task_id)
+        if not entry:
+            return False
+        if entry["inputs"] != _task_input_sigs(task_dir) or \
+                entry["locks"] != _lock_sigs(lock_dir):
+            return False
+        return all(_stat_sig(out_dir / rel) == sig for rel, sig in entry["outputs"].items())
+
+    def record(self, task_id: str, task_dir: Path, lock_dir: Path, out_dir: Path,
+               outputs: Iterable[str]) -> None:
+        if not self.enabled:
+            return
+        self.entries[task_id] = {
+            "inputs": _task_input_sigs(task_dir),
+            "locks": _lock_sigs(lock_dir),
+            "outputs": {rel: _stat_sig(out_dir / rel) for rel in sorted(outputs)},
+        }
+
+    def save(self, keep: Iterable[str]) -> None:
+        if not self.enabled:
+            return
+        keep_set = set(keep)
+        data = {"version": CACHE_VERSION, "key": self.global_key,
+                "tasks": {k: v for k, v in sorted(self.entries.items()) if k in keep_set}}
+        atomic_write(self.path, json.dumps(data, separators=(",", ":")).encode())
+
+
+def _lock_sigs(lock_dir: Path) -> dict[str, list[int]]:
+    if not lock_dir.is_dir():
+        return {}
+    return _task_input_sigs(lock_dir)
+
+
+def _global_key(project: Path, config_text: bytes, templates: TemplateSet, out_dir: Path) -> str:
+    h = hashlib.sha256()
+    h.update(__version__.encode() + b"\0" + config_text + b"\0")
+    h.update(templates.fingerprint().encode() + b"\0")
+    images = project / "lockfiles" / "images.lock"
+    h.update(images.read_bytes() if images.exists() else b"")
+    h.update(str(out_dir.resolve()).encode())
+    return h.hexdigest()
+
+
+def _render_chunk(args: tuple[Path, list[Path]]) -> list[tuple[str, dict[str, RenderedFile]]]:
+    """Worker: load and render a list of task dirs (used by the process pool)."""
+    project, dirs = args
+    config = load_dataset_config(project)
+    locks = read_lockset(project)
+    templates = TemplateSet(project / config.templates)
+    out = []
+    for d in dirs:
+        task = load_task(d, config.defaults, project)
+        out.append((task.id, render_task(task, config, locks, templates)))
+    return out
+
+
+def plan_render(project: Path, out_dir: Path, *, only: Sequence[str] | None = None,
+                use_cache: bool = True, jobs: int | None = None,
+                progress: Callable[[int], None] | None = None) -> RenderPlan:
+    """Render every task in memory (phase 1). Raises on the first bad input."""
+    project = project.resolve()
+    config = load_dataset_config(project)
+    templates = TemplateSet(project / config.templates)
+    cache = _Cache(project, _global_key(project, (project / "gen.yaml").read_bytes(), templates,
+                                        out_dir), use_cache and only is None)
+    dirs = discover_tasks(project)
+    _check_task_dirs(project)
+    if only:
+        known = {d.name for d in dirs}
+        bad = [t for t in only if t not in known]
+        if bad:
+            raise SpecError(f"no task '{bad[0]}'", file="tasks/",
+                            hint=f"choose from: {', '.join(sorted(known)) or '(none)'}")
+        dirs = [d for d in dirs if d.name in set(only)]
+    plan = RenderPlan(tasks=[d.name for d in dirs])
+    todo: list[Path] = []
+    for d in dirs:
+        if cache.fresh(d.name, d, task_lock_dir(project / "lockfiles", d.name), out_dir / d.name):
+            plan.reused.add(d.name)
+            if progress:
+                progress(1)
+        else:
+            todo.append(d)
+    results: list[tuple[str, dict[str, RenderedFile]]] = []
+    jobs = jobs if jobs is not None else (os.cpu_count() or 1)
+    if len(todo) >= 400 and jobs > 1:
+        chunk = max(50, len(todo) // (jobs * 8))
+        parts = [(project, todo[i:i + chunk]) for i in range(0, len(todo), chunk)]
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for part in pool.map(_render_chunk, parts):
+                results.extend(part)
+                if progress:
+                    progress(len(part))
+    else:
+        locks = read_lockset(project)
+        for d in todo:
+            task = load_task(d, config.defaults, project)
+            results.append((task.id, render_task(task, config, locks, templates)))
+            if progress:
+                progress(1)
+    for task_id, files in results:
+        for rel, rf in files.items():
+            plan.files[f"{task_id}/{rel}"] = rf
+    plan.cache = cache  # type: ignore[attr-defined]
+    return plan
+
+
+def _check_task_dirs(project: Path) -> None:
+    root = project / "tasks"
+    if not root.is_dir():
+        raise SpecError("no tasks/ directory", file="tasks/",
+                        hint="create tasks/<id>/task.spec.yaml (see `gen init`)")
+    from generator.spec import SPEC_FILE, TASK_ID_RE
+    for p in sorted(root.iterdir()):
+        if p.is_dir() and not (p / SPEC_FILE).is_file():
+            raise SpecError(f"task directory has no {SPEC_FILE}", file=f"tasks/{p.name}",
+                            hint=f"add tasks/{p.name}/{SPEC_FILE} or remove the directory")
+        if p.is_dir() and not TASK_ID_RE.match(p.name):
+            raise SpecError(f"bad task id '{p.name}': must match {TASK_ID_RE.pattern} (Docker "
+                            "Compose project names are lowercase)", file=f"tasks/{p.name}",
+                            field="<task id>", hint="rename the directory to lowercase "
+                            "letters, digits, '.', '_' and '-'")
+
+
+def _existing_files(out_dir: Path, task_ids: Iterable[str] | None) -> set[str]:
+    """Relative paths of files currently under out_dir (all tasks, or only these)."""
+    if not out_dir.is_dir():
+        return set()
+    found: set[str] = set()
+    roots = [out_dir / t for t in task_ids] if task_ids is not None else \
+        [p for p in out_dir.iterdir()]
+    for root in roots:
+        if root.is_dir() and not root.is_symlink():
+            for dirpath, _dirs, names in os.walk(root):
+                rel_dir = Path(dirpath).relative_to(out_dir).as_posix()
+                for n in names:
+                    found.add(f"{rel_dir}/{n}")
+        elif root.exists() or root.is_symlink():
+            found.add(root.relative_to(out_dir).as_posix())
+    return found
+
+
+STAGING = ".gen-staging"
+
+
+def apply_plan(plan: RenderPlan, out_dir: Path, *, check: bool = False,
+               prune: bool = True) -> RenderResult:
+    """Phase 2: make out_dir match the plan. With check=True nothing is written.
+
+    A task directory that does not exist yet is written into a staging directory and renamed
+    into place whole; files of existing tasks are compared and replaced one by one, each
+    atomically; files (and task directories) the plan does not have are removed.
+    """
+    result = RenderResult(tasks=len(plan.tasks), cached_tasks=len(plan.reused))
+    by_task: dict[str, dict[str, RenderedFile]] = {}
+    for rel in sorted(plan.files):
+        task_id, _, sub = rel.partition("/")
+        by_task.setdefault(task_id, {})[sub] = plan.files[rel]
+    rendered_tasks = [t for t in plan.tasks if t not in plan.reused]
+    new_tasks = [t for t in rendered_tasks if not (out_dir / t).exists()]
+    new_set = set(new_tasks)
+    existing = _existing_files(out_dir, [t for t in rendered_tasks if t not in new_set])
+    if prune and out_dir.is_dir():
+        wanted = set(plan.tasks)
+        for entry in sorted(out_dir.iterdir()):
+            if entry.name not in wanted:
+                existing |= _existing_files(out_dir, [entry.name]) or {entry.name}
+    staging = out_dir / STAGING
+    if new_tasks and not check:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+    made_dirs: set[Path] = set()
+    for task_id in rendered_tasks:
+        files = by_task.get(task_id, {})
+        if task_id in new_set:
+            result.written.extend(f"{task_id}/{sub}" for sub in files)
+            if check:
+                continue
+            root = staging / task_id
+            for sub, rf in files.items():
+                target = root / sub
+                if target.parent not in made_dirs:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    made_dirs.add(target.parent)
+                write_new(target, rf.data, rf.mode)
+            continue
+        for sub, rf in files.items():
+            rel = f"{task_id}/{sub}"
+            target = out_dir / rel
+            try:
+                st = os.stat(target)
+                same = (st.st_mode & 0o777) == rf.mode and st.st_size == len(rf.data) and \
+                    target.read_bytes() == rf.data
+            except (FileNotFoundError, NotADirectoryError):
+                same = False
+            if same:
+                result.unchanged += 1
+                continue
+            result.written.append(rel)
+            if not check:
+                atomic_write(target, rf.data, rf.mode)
+    wanted_files = set(plan.files)
+    stale = sorted(rel for rel in existing if rel not in wanted_files)
+    for rel in stale:
+        result.removed.append(rel)
+        if not check:
+            target = out_dir / rel
+            if target.is_dir() and not target.is_symlink():
+                import shutil
+
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+    if not check:
+        for task_id in new_tasks:
+            os.rename(staging / task_id, out_dir / task_id)
+        if new_tasks:
+            os.rmdir(staging)
+        _remove_empty_dirs(out_dir)
+        cache: _Cache | None = getattr(plan, "cache", None)
+        if cache is not None and cache.enabled:
+            project = cache.path.parent.parent
+            for task_id in rendered_tasks:
+                cache.record(task_id, project / "tasks" / task_id,
+                             task_lock_dir(project / "lockfiles", task_id), out_dir / task_id,
+                             by_task.get(task_id, {}))
+            cache.save(plan.tasks)
+    result.written.sort()
+    return result
+
+
+def _remove_empty_dirs(out_dir: Path) -> None:
+    if not out_dir.is_dir():
+        return
+    for dirpath, _dirs, _files in os.walk(out_dir, topdown=False):
+        if Path(dirpath) != out_dir and not os.listdir(dirpath):
+            os.rmdir(dirpath)
+
+
+def render(project: Path, out_dir: Path | None = None, *, check: bool = False,
+           only: Sequence[str] | None = None, use_cache: bool = True, jobs: int | None = None,
+           progress: Callable[[int], None] | None = None) -> RenderResult:
+    """Render the project into out_dir (default: <project>/dataset)."""
+    project = project.resolve()
+    out = (out_dir or project / "dataset").resolve()
+    plan = plan_render(project, out, only=only, use_cache=use_cache and not check, jobs=jobs,
+                       progress=progress)
+    return apply_plan(plan, out, check=check, prune=only is None)
+
+
+def load_and_render_project(project: Project) -> dict[str, RenderedFile]:  # pragma: no cover
+    """Library convenience: render an already-loaded project in memory."""
+    locks = read_lockset(project.root)
+    templates = TemplateSet(project.root / project.config.templates)
+    files: dict[str, RenderedFile] = {}
+    for task in project.tasks:
+        for rel, rf in render_task(task, project.config, locks, templates).items():
+            files[f"{task.id}/{rel}"] = rf
+    return files
+
+
+_ = GenError  # re-exported error base for callers catching render failures

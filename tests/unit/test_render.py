@@ -1,0 +1,293 @@
+"""gen render: pure, byte-deterministic, atomic, and honest about what changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from helpers import (
+    SWE_FILES,
+    TERMINAL_FILES,
+    build_project,
+    demo_project,
+    swe_spec,
+    terminal_spec,
+    write_locks,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from generator.cli import main
+from generator.render import _yaml_block, heredoc_delimiter, render
+
+
+def tree(root: Path) -> dict[str, tuple[bytes, int]]:
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            p = Path(dirpath) / name
+            out[p.relative_to(root).as_posix()] = (p.read_bytes(), stat.S_IMODE(p.stat().st_mode))
+    return out
+
+
+def test_render_outputs(tmp_path: Path) -> None:
+    project = demo_project(tmp_path / "p")
+    result = render(project)
+    files = tree(project / "dataset")
+    assert set(result.written) == set(files)
+    assert {f for f in files if f.startswith("hello/")} == {
+        "hello/Dockerfile", "hello/README.md", "hello/docker-compose.yaml", "hello/task.yaml",
+        "hello/run-tests.sh", "hello/solution.sh", "hello/files/app/hello.py",
+        "hello/gen/apt.sha256", "hello/tests/test_outputs.py"}
+    assert {f for f in files if f.startswith("calc-add/")} >= {
+        "calc-add/eval.sh", "calc-add/tests/test.patch", "calc-add/tests/tests.json"}
+    for rel, (_data, mode) in files.items():
+        assert mode == (0o755 if rel.endswith(".sh") else 0o644), rel
+    for rel, (data, _mode) in files.items():
+        text = data.decode()
+        assert "\r" not in text
+        assert str(tmp_path) not in text, f"absolute path leaked into {rel}"
+
+
+def test_terminal_bench_shape(tmp_path: Path) -> None:
+    project = demo_project(tmp_path / "p")
+    render(project)
+    d = project / "dataset" / "hello"
+    task = yaml.safe_load((d / "task.yaml").read_text())
+    assert task["instruction"] == "Fix the script /app/hello.py so it prints 'hello'.\n"
+    assert task["difficulty"] == "easy" and task["parser_name"] == "pytest"
+    compose = yaml.safe_load((d / "docker-compose.yaml").read_text())
+    client = compose["services"]["client"]
+    assert client["container_name"] == "${T_BENCH_TASK_DOCKER_CLIENT_CONTAINER_NAME}"
+    assert "TEST_DIR=${T_BENCH_TEST_DIR}" in client["environment"]
+    assert "-rA" in (d / "run-tests.sh").read_text()
+    dockerfile = (d / "Dockerfile").read_text()
+    assert "tests" not in [line.split()[1].split("/")[0] for line in dockerfile.splitlines()
+                           if line.startswith("COPY")]
+    assert "solution" not in dockerfile and "# syntax" not in dockerfile
+    assert "@sha256:" in dockerfile.splitlines()[2]
+    apt = (d / "gen" / "apt.sha256").read_text().splitlines()
+    assert any(line.endswith("tmux_1.0-1_amd64.deb") for line in apt)
+
+
+def test_swe_shape(tmp_path: Path) -> None:
+    project = demo_project(tmp_path / "p")
+    render(project)
+    d = project / "dataset" / "calc-add"
+    eval_sh = (d / "eval.sh").read_text()
+    assert ": '>>>>> Start Test Output'" in eval_sh and ": '>>>>> End Test Output'" in eval_sh
+    assert "diff --git a/tests/test_calc.py" in eval_sh
+    sol = (d / "solution.sh").read_text()
+    assert "return a + b" in sol and "test_calc" not in sol
+    assert json.loads((d / "tests/tests.json").read_text())["FAIL_TO_PASS"] == [
+        "tests/test_calc.py::test_add"]
+    run_tests = (d / "run-tests.sh").read_text()
+    assert "tests/test_calc.py::test_add tests/test_calc.py::test_one" in run_tests
+
+
+def test_check_and_unchanged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = demo_project(tmp_path / "p")
+    out = project / "dataset"
+    assert main(["render", "--project", str(project), "--check"]) == 1
+    assert "hello/task.yaml" in capsys.readouterr().out
+    assert not out.exists()
+    assert main(["render", "--project", str(project)]) == 0
+    before = {p: os.stat(p) for p in out.rglob("*") if p.is_file()}
+    # unchanged files are not rewritten (same inode and mtime), with and without the cache
+    assert main(["render", "--project", str(project), "--no-cache"]) == 0
+    assert main(["render", "--project", str(project)]) == 0
+    after = {p: os.stat(p) for p in out.rglob("*") if p.is_file()}
+    assert {p: (s.st_ino, s.st_mtime_ns) for p, s in before.items()} == \
+        {p: (s.st_ino, s.st_mtime_ns) for p, s in after.items()}
+    assert main(["render", "--project", str(project), "--check"]) == 0
+    capsys.readouterr()
+    # a hand edit is detected and listed, and --check writes nothing
+    (out / "hello" / "task.yaml").write_text("instruction: hacked\n")
+    assert main(["render", "--project", str(project), "--check", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["written"] == ["hello/task.yaml"] and report["exit_code"] == 1
+    assert (out / "hello" / "task.yaml").read_text() == "instruction: hacked\n"
+    assert main(["render", "--project", str(project)]) == 0
+    assert main(["render", "--project", str(project), "--check"]) == 0
+
+
+def test_removed_task_is_pruned(tmp_path: Path) -> None:
+    project = demo_project(tmp_path / "p")
+    render(project)
+    shutil.rmtree(project / "tasks" / "hello")
+    (project / "dataset" / "stray.txt").write_text("x")
+    result = render(project, check=True)
+    assert "hello/task.yaml" in result.removed and "stray.txt" in result.removed
+    render(project)
+    assert sorted(p.name for p in (project / "dataset").iterdir()) == ["calc-add"]
+
+
+def test_error_leaves_previous_dataset_untouched(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    project = demo_project(tmp_path / "p")
+    render(project)
+    before = tree(project / "dataset")
+    # change a good task (would rewrite files) and break another one (sorted after it)
+    spec = terminal_spec(instruction="A new instruction.\n")
+    (project / "tasks" / "hello" / "task.spec.yaml").write_text(yaml.safe_dump(spec))
+    write_locks(project, {"hello": spec, "calc-add": swe_spec()})
+    (project / "tasks" / "zz-broken").mkdir()
+    (project / "tasks" / "zz-broken" / "task.spec.yaml").write_text("kind: terminal\n")
+    assert main(["render", "--project", str(project)]) == 2
+    assert "zz-broken" in capsys.readouterr().err
+    assert tree(project / "dataset") == before
+
+
+def test_stale_or_missing_lock(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = demo_project(tmp_path / "p")
+    spec_file = project / "tasks" / "hello" / "task.spec.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    spec["environment"]["apt"].append("curl")
+    spec_file.write_text(yaml.safe_dump(spec))
+    assert main(["render", "--project", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert "lockfiles/tasks/hello/apt.lock" in err and "stale" in err and "gen lock" in err
+    (project / "lockfiles" / "tasks" / "hello" / "apt.lock").unlink()
+    assert main(["render", "--project", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert "are not locked" in err and "run `gen lock`" in err
+
+
+@pytest.mark.parametrize(("lockfile", "old", "new", "words"), [
+    ("apt.lock", "\t1.0-1\t", "\t\t", "no exact version"),
+    ("apt.lock", "\tamd64\t", "\tamd64\tx\t", "tab-separated columns"),
+    ("apt.lock", "\tamd64\t", "\tamd64\tnothex", "has no sha256"),
+])
+def test_malformed_apt_lock(tmp_path: Path, capsys: pytest.CaptureFixture[str], lockfile: str,
+                            old: str, new: str, words: str) -> None:
+    project = demo_project(tmp_path / "p")
+    path = project / "lockfiles" / "tasks" / "hello" / lockfile
+    path.write_text(path.read_text().replace(old, new, 1))
+    assert main(["render", "--project", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and f"lockfiles/tasks/hello/{lockfile}:" in err and "gen lock" in err
+
+
+def test_python_requirements_need_hashes(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    spec = terminal_spec(environment={"apt": ["python3", "python3-pip"],
+                                      "python": ["requests==2.32.3"]})
+    project = build_project(tmp_path / "p", {"t1": (spec, TERMINAL_FILES)})
+    assert main(["render", "--project", str(project)]) == 0
+    dockerfile = (project / "dataset/t1/Dockerfile").read_text()
+    assert "--require-hashes" in dockerfile and "--no-index" in dockerfile
+    req = project / "lockfiles/tasks/t1/requirements.txt"
+    req.write_text("\n".join(line for line in req.read_text().splitlines()
+                             if "--hash" not in line).replace(" \\", "") + "\n")
+    assert main(["render", "--project", str(project)]) == 2
+    assert "has no --hash" in capsys.readouterr().err
+
+
+def test_source_lock_needs_sha(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = demo_project(tmp_path / "p")
+    path = project / "lockfiles/tasks/calc-add/source.lock"
+    text = path.read_text()
+    path.write_text("\n".join(line if not line.startswith("sha256") else "sha256\t"
+                              for line in text.splitlines()) + "\n")
+    assert main(["render", "--project", str(project)]) == 2
+    assert "source has no sha256" in capsys.readouterr().err
+
+
+def test_gold_patch_must_not_touch_tests(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    files = dict(SWE_FILES)
+    files["gold.patch"] = SWE_FILES["gold.patch"] + SWE_FILES["test.patch"]
+    project = build_project(tmp_path / "p", {"s": (swe_spec(), files)})
+    assert main(["render", "--project", str(project)]) == 2
+    assert "both edit 'tests/test_calc.py'" in capsys.readouterr().err
+
+
+def test_task_template_override(tmp_path: Path) -> None:
+    files = dict(TERMINAL_FILES, **{"templates/README.md.j2": "# {{ task.id }} (custom)\n"})
+    project = build_project(tmp_path / "p", {"t1": (terminal_spec(), files),
+                                             "t2": (terminal_spec(), TERMINAL_FILES)})
+    (project / "templates").mkdir()
+    (project / "templates" / "task.yaml.j2").write_text(
+        "instruction: {{ task.instruction | yaml_block }}\ndifficulty: {{ task.difficulty }}\n")
+    render(project)
+    assert (project / "dataset/t1/README.md").read_text() == "# t1 (custom)\n"
+    assert (project / "dataset/t2/README.md").read_text().startswith("<!-- Generated by gen")
+    assert (project / "dataset/t2/task.yaml").read_text().startswith("instruction:")
+    # the override dir is a template source, not an output file
+    assert not (project / "dataset/t1/templates").exists()
+
+
+def test_undefined_template_variable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = build_project(tmp_path / "p", {"t1": (terminal_spec(), TERMINAL_FILES)})
+    (project / "templates").mkdir()
+    (project / "templates" / "README.md.j2").write_text("{{ task.no_such_field }}\n")
+    assert main(["render", "--project", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert "README.md.j2" in err and "no_such_field" in err
+
+
+text_st = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                  min_size=1, max_size=200)
+
+
+@given(text_st)
+def test_yaml_block_round_trips(text: str) -> None:
+    rendered = "instruction: " + _yaml_block(text, 2) + "\n"
+    assert yaml.safe_load(rendered)["instruction"] == text
+
+
+@given(text_st)
+def test_heredoc_delimiter_not_in_text(text: str) -> None:
+    assert heredoc_delimiter(text) not in text
+
+
+spec_st = st.fixed_dictionaries({
+    "instruction": st.text(st.characters(codec="utf-8", blacklist_categories=("Cs", "Cc")),
+                           min_size=1, max_size=300).filter(lambda s: s.strip()),
+    "difficulty": st.sampled_from(["easy", "medium", "hard"]),
+    "tags": st.lists(st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True), unique=True,
+                     max_size=5),
+    "apt": st.lists(st.from_regex(r"[a-z][a-z0-9-]{1,12}", fullmatch=True), unique=True,
+                    max_size=6),
+    "env": st.dictionaries(st.from_regex(r"[A-Z][A-Z0-9_]{0,8}", fullmatch=True),
+                           st.text(st.characters(codec="ascii", blacklist_categories=("Cc",)),
+                                   max_size=20), max_size=3),
+    "agent_sec": st.integers(1, 10_000),
+})
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec_st)
+def test_render_is_deterministic(tmp_path_factory: pytest.TempPathFactory,
+                                 values: dict[str, Any]) -> None:
+    """Two renders of the same inputs, in two different places, give identical bytes."""
+    spec = terminal_spec(instruction=values["instruction"], difficulty=values["difficulty"],
+                         tags=values["tags"], timeouts={"agent_sec": values["agent_sec"]},
+                         environment={"apt": values["apt"], "env": values["env"]})
+    trees = []
+    for _ in range(2):
+        root = tmp_path_factory.mktemp("det")
+        project = build_project(root / "project", {"t1": (spec, TERMINAL_FILES)})
+        out = root / "elsewhere" / "out"
+        render(project, out, jobs=1)
+        trees.append(tree(out))
+        task = yaml.safe_load((out / "t1" / "task.yaml").read_text())
+        assert task["instruction"] == values["instruction"]
+        assert task["tags"] == values["tags"]
+    assert trees[0] == trees[1]
+
+
+def test_parallel_render_matches_serial(tmp_path: Path) -> None:
+    tasks = {f"t{i:03d}": (terminal_spec(instruction=f"Task {i}\n"), TERMINAL_FILES)
+             for i in range(450)}
+    project = build_project(tmp_path / "p", tasks)
+    render(project, tmp_path / "serial", jobs=1)
+    render(project, tmp_path / "parallel", jobs=2)
+    assert tree(tmp_path / "serial") == tree(tmp_path / "parallel")
