@@ -157,8 +157,8 @@ def lint_dockerfile(text: str, *, where: str, task_id: str) -> None:
             if _PIPE_TO_SHELL_RE.search(args):
                 raise _fail(where, line, task_id, "'curl|wget ... | sh' runs an unpinned script",
                             "lock what the script installs instead")
-            for words in _shell_words(args):
-                found = _check_command(words)
+            for simple in _shell_words(args):
+                found = _check_command(simple)
                 if found:
                     raise _fail(where, line, task_id, found[0], found[1])
 

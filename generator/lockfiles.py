@@ -5,7 +5,7 @@ Layout (all text, sorted, `\\n`, a header naming the command that wrote them):
     lockfiles/images.lock                  base images: ref -> index digest, platform -> manifest
     lockfiles/tasks/<id>/apt.lock          Debian packages: the full closure, with sha256 and URLs
     lockfiles/tasks/<id>/requirements.txt  Python: pip --require-hashes format
-    lockfiles/tasks/<id>/source.lock       SWE sources: git commit + bundle sha256, or archive sha256
+    lockfiles/tasks/<id>/source.lock       SWE sources: commit + bundle sha256, or archive sha256
 
 Each per-task lock records what it was resolved *from* in a `# input:` header line, so a
 changed spec is detected as a stale lock (`gen lock --check`, and render refuses it).
@@ -124,7 +124,8 @@ def split_ref(ref: str) -> tuple[str, str | None, str | None]:
 
 
 def format_image_lock(pins: Iterable[ImagePin], command: str = "gen lock") -> str:
-    lines = _header_lines([f"written by: {command}", "ref\tplatform\tindex_digest\tmanifest_digest"])
+    lines = _header_lines([f"written by: {command}",
+                           "ref\tplatform\tindex_digest\tmanifest_digest"])
     for p in sorted(set(pins), key=lambda p: (p.ref, p.platform)):
         lines.append(f"{p.ref}\t{p.platform}\t{p.index_digest}\t{p.manifest_digest}")
     return "\n".join(lines) + "\n"

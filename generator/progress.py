@@ -14,7 +14,10 @@ def progress_bar(desc: str, *, total: int | None = None, unit: str = "it",
                  enabled: bool = True) -> Iterator[Callable[[int], None]]:
     """Yield an `advance(n)` callable; a real tqdm bar when stderr is a terminal."""
     if not enabled or not sys.stderr.isatty():
-        yield lambda n=1: None
+        def _noop(n: int = 1) -> None:
+            return None
+
+        yield _noop
         return
     from tqdm import tqdm
 

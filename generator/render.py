@@ -14,11 +14,13 @@ still has the size and mtime recorded when it was last rendered or verified.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shlex
+import shutil
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ from typing import Any
 import jinja2
 
 from generator import __version__
-from generator.errors import GenError, InputError, LintError, LockError, SpecError
+from generator.errors import InputError, LintError, LockError, SpecError
 from generator.fsutil import atomic_write, walk_files, write_new
 from generator.lint import lint_dockerfile, lint_script
 from generator.lockfiles import (
@@ -42,7 +44,6 @@ from generator.lockfiles import (
 )
 from generator.spec import (
     DatasetConfig,
-    Project,
     SweTask,
     Task,
     TerminalTask,
@@ -55,7 +56,6 @@ __all__ = [
     "RenderPlan",
     "RenderResult",
     "TemplateSet",
-    "apply_plan",
     "plan_render",
     "render",
     "render_task",
@@ -107,7 +107,8 @@ def _yaml_flow(values: Iterable[Any]) -> str:
     return "[" + ", ".join(_yaml_str(v) for v in values) + "]"
 
 
-_BLOCK_SAFE = re.compile(r"^[^\t\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]*$")
+_BLOCK_SAFE = re.compile(
+    r"^[^\t\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]*$")
 
 
 def _yaml_block(text: str, indent: int = 2) -> str:
@@ -250,7 +251,7 @@ def _task_rel(task: Task, project: Path) -> str:
 def _image_context(task: Task, config: DatasetConfig, locks: LockSet) -> dict[str, str]:
     ref = task.environment.base_image
     shown = _task_rel(task, config.path)
-    repo, tag, digest = split_ref(ref)
+    _repo, tag, digest = split_ref(ref)
     if tag == "latest" or (tag is None and digest is None):
         raise LintError(f"base image '{ref}' uses the moving 'latest' tag", file=shown,
                         field="environment.base_image",
@@ -417,7 +418,6 @@ def _copy_tree(src_root: Path, rel: str, dest_prefix: str, out: dict[str, Render
 def render_task(task: Task, config: DatasetConfig, locks: LockSet,
                 templates: TemplateSet) -> dict[str, RenderedFile]:
     """All files of one task, as paths relative to the task's output directory."""
-    shown = _task_rel(task, config.path)
     ctx = task_context(task, config, locks)
     out: dict[str, RenderedFile] = {}
     # inputs copied verbatim first, so README can list every file
@@ -460,7 +460,6 @@ def render_task(task: Task, config: DatasetConfig, locks: LockSet,
         elif name.endswith(".sh"):
             lint_script(text, where=where, task_id=task.id)
         out[name] = RenderedFile(text.encode("utf-8"), mode)
-    del shown
     return out
 
 
@@ -479,7 +478,6 @@ class RenderPlan:
 
     files: dict[str, RenderedFile] = field(default_factory=dict)
     tasks: list[str] = field(default_factory=list)
-    reused: set[str] = field(default_factory=set)  # tasks skipped thanks to the stat cache
 
 
 @dataclass
@@ -569,7 +567,8 @@ def _lock_sigs(lock_dir: Path) -> dict[str, list[int]]:
     return _task_input_sigs(lock_dir)
 
 
-def _global_key(project: Path, config_text: bytes, templates: TemplateSet, out_dir: Path) -> str:
+def _global_key(project: Path, templates: TemplateSet, out_dir: Path) -> str:
+    config_text = (project / "gen.yaml").read_bytes()
     h = hashlib.sha256()
     h.update(__version__.encode() + b"\0" + config_text + b"\0")
     h.update(templates.fingerprint().encode() + b"\0")
@@ -579,30 +578,100 @@ def _global_key(project: Path, config_text: bytes, templates: TemplateSet, out_d
     return h.hexdigest()
 
 
-def _render_chunk(args: tuple[Path, list[Path]]) -> list[tuple[str, dict[str, RenderedFile]]]:
-    """Worker: load and render a list of task dirs (used by the process pool)."""
-    project, dirs = args
+@dataclass
+class _TaskOutcome:
+    """What rendering one task against the current output directory found."""
+
+    task_id: str
+    paths: list[str]  # every output file of the task, relative to its directory
+    new: bool  # the task directory did not exist; its files are staged
+    changed: dict[str, RenderedFile]  # existing task: files whose bytes or mode differ
+    unchanged: int
+
+
+def _process(project: Path, dirs: Sequence[Path], out_dir: Path, check: bool,
+             keep_files: bool) -> list[_TaskOutcome]:
+    """Load, render, lint and compare tasks; stage brand-new task dirs (unless check).
+
+    Runs in worker processes for large datasets: each task's bytes are compared (and a new
+    task's files written into the staging dir) where they were rendered, so only small
+    results travel back. Nothing under out_dir except the staging dir is touched here.
+    """
     config = load_dataset_config(project)
     locks = read_lockset(project)
     templates = TemplateSet(project / config.templates)
-    out = []
+    staging = out_dir / STAGING
+    outcomes = []
+    made: set[Path] = set()
     for d in dirs:
         task = load_task(d, config.defaults, project)
-        out.append((task.id, render_task(task, config, locks, templates)))
-    return out
+        files = render_task(task, config, locks, templates)
+        tdir = out_dir / task.id
+        paths = sorted(files)
+        if keep_files:
+            outcomes.append(_TaskOutcome(task.id, paths, False, files, 0))
+            continue
+        if not tdir.is_dir():
+            if not check:
+                root = staging / task.id
+                for sub in paths:
+                    rf = files[sub]
+                    target = root / sub
+                    if target.parent not in made:
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        made.add(target.parent)
+                    write_new(target, rf.data, rf.mode)
+            outcomes.append(_TaskOutcome(task.id, paths, True, {}, 0))
+            continue
+        changed: dict[str, RenderedFile] = {}
+        unchanged = 0
+        for sub in paths:
+            rf = files[sub]
+            target = tdir / sub
+            try:
+                st = os.stat(target)
+                same = (st.st_mode & 0o777) == rf.mode and st.st_size == len(rf.data) and \
+                    target.read_bytes() == rf.data
+            except (FileNotFoundError, NotADirectoryError):
+                same = False
+            if same:
+                unchanged += 1
+            else:
+                changed[sub] = rf
+        outcomes.append(_TaskOutcome(task.id, paths, False, changed, unchanged))
+    return outcomes
 
 
-def plan_render(project: Path, out_dir: Path, *, only: Sequence[str] | None = None,
-                use_cache: bool = True, jobs: int | None = None,
-                progress: Callable[[int], None] | None = None) -> RenderPlan:
-    """Render every task in memory (phase 1). Raises on the first bad input."""
-    project = project.resolve()
-    config = load_dataset_config(project)
-    templates = TemplateSet(project / config.templates)
-    cache = _Cache(project, _global_key(project, (project / "gen.yaml").read_bytes(), templates,
-                                        out_dir), use_cache and only is None)
-    dirs = discover_tasks(project)
+def _process_chunk(args: tuple[Path, list[Path], Path, bool, bool]) -> list[_TaskOutcome]:
+    return _process(*args)
+
+
+def _run_tasks(project: Path, dirs: list[Path], out_dir: Path, *, check: bool, keep_files: bool,
+               jobs: int | None, progress: Callable[[int], None] | None) -> list[_TaskOutcome]:
+    jobs = jobs if jobs is not None else (os.cpu_count() or 1)
+    if len(dirs) < 400 or jobs <= 1:
+        outcomes = []
+        step = 100
+        for i in range(0, len(dirs), step):
+            outcomes.extend(_process(project, dirs[i:i + step], out_dir, check, keep_files))
+            if progress:
+                progress(len(dirs[i:i + step]))
+        return outcomes
+    chunk = max(50, min(500, len(dirs) // (jobs * 4)))
+    parts = [(project, dirs[i:i + chunk], out_dir, check, keep_files)
+             for i in range(0, len(dirs), chunk)]
+    outcomes = []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for part in pool.map(_process_chunk, parts):
+            outcomes.extend(part)
+            if progress:
+                progress(len(part))
+    return outcomes
+
+
+def _select_dirs(project: Path, only: Sequence[str] | None) -> list[Path]:
     _check_task_dirs(project)
+    dirs = discover_tasks(project)
     if only:
         known = {d.name for d in dirs}
         bad = [t for t in only if t not in known]
@@ -610,36 +679,20 @@ def plan_render(project: Path, out_dir: Path, *, only: Sequence[str] | None = No
             raise SpecError(f"no task '{bad[0]}'", file="tasks/",
                             hint=f"choose from: {', '.join(sorted(known)) or '(none)'}")
         dirs = [d for d in dirs if d.name in set(only)]
+    return dirs
+
+
+def plan_render(project: Path, *, only: Sequence[str] | None = None, jobs: int | None = 1,
+                progress: Callable[[int], None] | None = None) -> RenderPlan:
+    """Render every task in memory (no output dir involved). Raises on the first bad input."""
+    project = project.resolve()
+    dirs = _select_dirs(project, only)
+    outcomes = _run_tasks(project, dirs, project / "dataset", check=True, keep_files=True,
+                          jobs=jobs, progress=progress)
     plan = RenderPlan(tasks=[d.name for d in dirs])
-    todo: list[Path] = []
-    for d in dirs:
-        if cache.fresh(d.name, d, task_lock_dir(project / "lockfiles", d.name), out_dir / d.name):
-            plan.reused.add(d.name)
-            if progress:
-                progress(1)
-        else:
-            todo.append(d)
-    results: list[tuple[str, dict[str, RenderedFile]]] = []
-    jobs = jobs if jobs is not None else (os.cpu_count() or 1)
-    if len(todo) >= 400 and jobs > 1:
-        chunk = max(50, len(todo) // (jobs * 8))
-        parts = [(project, todo[i:i + chunk]) for i in range(0, len(todo), chunk)]
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for part in pool.map(_render_chunk, parts):
-                results.extend(part)
-                if progress:
-                    progress(len(part))
-    else:
-        locks = read_lockset(project)
-        for d in todo:
-            task = load_task(d, config.defaults, project)
-            results.append((task.id, render_task(task, config, locks, templates)))
-            if progress:
-                progress(1)
-    for task_id, files in results:
-        for rel, rf in files.items():
-            plan.files[f"{task_id}/{rel}"] = rf
-    plan.cache = cache  # type: ignore[attr-defined]
+    for o in outcomes:
+        for sub, rf in o.changed.items():
+            plan.files[f"{o.task_id}/{sub}"] = rf
     return plan
 
 
@@ -666,7 +719,7 @@ def _existing_files(out_dir: Path, task_ids: Iterable[str] | None) -> set[str]:
         return set()
     found: set[str] = set()
     roots = [out_dir / t for t in task_ids] if task_ids is not None else \
-        [p for p in out_dir.iterdir()]
+        list(out_dir.iterdir())
     for root in roots:
         if root.is_dir() and not root.is_symlink():
             for dirpath, _dirs, names in os.walk(root):
@@ -681,90 +734,56 @@ def _existing_files(out_dir: Path, task_ids: Iterable[str] | None) -> set[str]:
 STAGING = ".gen-staging"
 
 
-def apply_plan(plan: RenderPlan, out_dir: Path, *, check: bool = False,
-               prune: bool = True) -> RenderResult:
-    """Phase 2: make out_dir match the plan. With check=True nothing is written.
-
-    A task directory that does not exist yet is written into a staging directory and renamed
-    into place whole; files of existing tasks are compared and replaced one by one, each
-    atomically; files (and task directories) the plan does not have are removed.
-    """
-    result = RenderResult(tasks=len(plan.tasks), cached_tasks=len(plan.reused))
-    by_task: dict[str, dict[str, RenderedFile]] = {}
-    for rel in sorted(plan.files):
-        task_id, _, sub = rel.partition("/")
-        by_task.setdefault(task_id, {})[sub] = plan.files[rel]
-    rendered_tasks = [t for t in plan.tasks if t not in plan.reused]
-    new_tasks = [t for t in rendered_tasks if not (out_dir / t).exists()]
-    new_set = set(new_tasks)
-    existing = _existing_files(out_dir, [t for t in rendered_tasks if t not in new_set])
-    if prune and out_dir.is_dir():
-        wanted = set(plan.tasks)
-        for entry in sorted(out_dir.iterdir()):
-            if entry.name not in wanted:
-                existing |= _existing_files(out_dir, [entry.name]) or {entry.name}
+def _commit(project: Path, out_dir: Path, tasks: list[str], reused: set[str],
+            outcomes: list[_TaskOutcome], cache: _Cache | None, *, check: bool,
+            prune: bool) -> RenderResult:
+    """Make out_dir match the outcomes: replace changed files atomically, rename staged task
+    dirs into place, remove files and directories that are no longer rendered."""
+    result = RenderResult(tasks=len(tasks), cached_tasks=len(reused))
     staging = out_dir / STAGING
-    if new_tasks and not check:
-        import shutil
-
-        shutil.rmtree(staging, ignore_errors=True)
-    made_dirs: set[Path] = set()
-    for task_id in rendered_tasks:
-        files = by_task.get(task_id, {})
-        if task_id in new_set:
-            result.written.extend(f"{task_id}/{sub}" for sub in files)
-            if check:
-                continue
-            root = staging / task_id
-            for sub, rf in files.items():
-                target = root / sub
-                if target.parent not in made_dirs:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    made_dirs.add(target.parent)
-                write_new(target, rf.data, rf.mode)
+    existing = _existing_files(out_dir, [o.task_id for o in outcomes if not o.new])
+    if prune and out_dir.is_dir():
+        wanted = set(tasks)
+        for entry in sorted(out_dir.iterdir()):
+            if entry.name not in wanted and entry.name != STAGING:
+                existing |= _existing_files(out_dir, [entry.name]) or {entry.name}
+    wanted_files: set[str] = set()
+    for o in outcomes:
+        wanted_files.update(f"{o.task_id}/{p}" for p in o.paths)
+        if o.new:
+            result.written.extend(f"{o.task_id}/{p}" for p in o.paths)
             continue
-        for sub, rf in files.items():
-            rel = f"{task_id}/{sub}"
-            target = out_dir / rel
-            try:
-                st = os.stat(target)
-                same = (st.st_mode & 0o777) == rf.mode and st.st_size == len(rf.data) and \
-                    target.read_bytes() == rf.data
-            except (FileNotFoundError, NotADirectoryError):
-                same = False
-            if same:
-                result.unchanged += 1
-                continue
+        result.unchanged += o.unchanged
+        for sub in sorted(o.changed):
+            rel = f"{o.task_id}/{sub}"
             result.written.append(rel)
             if not check:
-                atomic_write(target, rf.data, rf.mode)
-    wanted_files = set(plan.files)
-    stale = sorted(rel for rel in existing if rel not in wanted_files)
-    for rel in stale:
+                rf = o.changed[sub]
+                atomic_write(out_dir / rel, rf.data, rf.mode)
+    for rel in sorted(existing):
+        if rel in wanted_files or rel.partition("/")[0] in reused:
+            continue
         result.removed.append(rel)
         if not check:
             target = out_dir / rel
             if target.is_dir() and not target.is_symlink():
-                import shutil
-
                 shutil.rmtree(target)
             else:
                 target.unlink(missing_ok=True)
     if not check:
-        for task_id in new_tasks:
-            os.rename(staging / task_id, out_dir / task_id)
-        if new_tasks:
-            os.rmdir(staging)
+        for o in outcomes:
+            if o.new:
+                os.rename(staging / o.task_id, out_dir / o.task_id)
+        shutil.rmtree(staging, ignore_errors=True)
         _remove_empty_dirs(out_dir)
-        cache: _Cache | None = getattr(plan, "cache", None)
         if cache is not None and cache.enabled:
-            project = cache.path.parent.parent
-            for task_id in rendered_tasks:
-                cache.record(task_id, project / "tasks" / task_id,
-                             task_lock_dir(project / "lockfiles", task_id), out_dir / task_id,
-                             by_task.get(task_id, {}))
-            cache.save(plan.tasks)
+            for o in outcomes:
+                cache.record(o.task_id, project / "tasks" / o.task_id,
+                             task_lock_dir(project / "lockfiles", o.task_id),
+                             out_dir / o.task_id, o.paths)
+            cache.save(tasks)
     result.written.sort()
+    result.removed.sort()
     return result
 
 
@@ -779,23 +798,40 @@ def _remove_empty_dirs(out_dir: Path) -> None:
 def render(project: Path, out_dir: Path | None = None, *, check: bool = False,
            only: Sequence[str] | None = None, use_cache: bool = True, jobs: int | None = None,
            progress: Callable[[int], None] | None = None) -> RenderResult:
-    """Render the project into out_dir (default: <project>/dataset)."""
+    """Render the project into out_dir (default: <project>/dataset).
+
+    Every task is rendered and linted before anything under out_dir changes: a bad input
+    anywhere raises with the previous output untouched.
+    """
     project = project.resolve()
     out = (out_dir or project / "dataset").resolve()
-    plan = plan_render(project, out, only=only, use_cache=use_cache and not check, jobs=jobs,
-                       progress=progress)
-    return apply_plan(plan, out, check=check, prune=only is None)
-
-
-def load_and_render_project(project: Project) -> dict[str, RenderedFile]:  # pragma: no cover
-    """Library convenience: render an already-loaded project in memory."""
-    locks = read_lockset(project.root)
-    templates = TemplateSet(project.root / project.config.templates)
-    files: dict[str, RenderedFile] = {}
-    for task in project.tasks:
-        for rel, rf in render_task(task, project.config, locks, templates).items():
-            files[f"{task.id}/{rel}"] = rf
-    return files
-
-
-_ = GenError  # re-exported error base for callers catching render failures
+    config = load_dataset_config(project)
+    templates = TemplateSet(project / config.templates)
+    dirs = _select_dirs(project, only)
+    cache = _Cache(project, _global_key(project, templates, out),
+                   use_cache and not check and only is None)
+    reused: set[str] = set()
+    todo: list[Path] = []
+    for d in dirs:
+        if cache.fresh(d.name, d, task_lock_dir(project / "lockfiles", d.name), out / d.name):
+            reused.add(d.name)
+        else:
+            todo.append(d)
+    if progress and reused:
+        progress(len(reused))
+    staging = out / STAGING
+    created = not out.exists()
+    if not check and todo:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    try:
+        outcomes = _run_tasks(project, todo, out, check=check, keep_files=False, jobs=jobs,
+                              progress=progress)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+    return _commit(project, out, [d.name for d in dirs], reused, outcomes, cache, check=check,
+                   prune=only is None)

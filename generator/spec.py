@@ -49,7 +49,8 @@ _PLATFORM_RE = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
 _SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
 _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _APT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(:[a-z0-9]+)?$")
-_REQ_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?\s*(==|>=|<=|~=|!=|<|>).+$|^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?$")
+_REQ_RE = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?(\s*(==|>=|<=|~=|!=|<|>)\s*[^\s@]+)?$")
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 DIFFICULTIES = ("easy", "medium", "hard")
@@ -319,7 +320,7 @@ class _Map:
         self.allowed.append(key)
         return self.data.get(key)
 
-    def str(self, key: str, *, required: bool = False, default: str = "",
+    def text(self, key: str, *, required: bool = False, default: str = "",
             pattern: re.Pattern[str] | None = None, choices: Sequence[str] | None = None,
             fix: str | None = None, nonempty: bool = False) -> str:
         self.allowed.append(key)
@@ -352,15 +353,16 @@ class _Map:
         if key not in self.data or self.data[key] is None:
             return default
         value = self.data[key]
-        ok_types: tuple[type, ...] = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, ok_types):
+        ok = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok:
             want = "an integer" if integer else "a number"
             raise self.ctx.fail(self._path(key), f"must be {want}, got {_kind(value)}",
                                 f"write '{key}' as {want}, e.g. {key}: {int(default)}")
-        if value <= minimum and not (minimum == 0.0 and integer and value == 0):
+        number = float(value)
+        if number <= minimum and not (minimum == 0.0 and integer and number == 0):
             raise self.ctx.fail(self._path(key), f"must be greater than {minimum:g}, got {value}",
                                 f"set '{key}' to a positive value")
-        return float(value)
+        return number
 
     def boolean(self, key: str, *, default: bool) -> bool:
         self.allowed.append(key)
@@ -473,7 +475,8 @@ def _rel_path_check(m: _Map, key: str, value: str, fpath: tuple[str | int, ...])
 def _author(m: _Map | None, default: Author) -> Author:
     if m is None:
         return default
-    a = Author(name=m.str("name", default=default.name), email=m.str("email", default=default.email))
+    a = Author(name=m.text("name", default=default.name),
+               email=m.text("email", default=default.email))
     m.done()
     return a
 
@@ -507,22 +510,22 @@ def load_dataset_config(project: Path) -> DatasetConfig:
     file = project / DATASET_FILE
     ctx, data = _read_yaml(file, project)
     m = _Map(ctx, data, (), DATASET_FILE)
-    name = m.str("name", required=True, pattern=_NAME_RE,
+    name = m.text("name", required=True, pattern=_NAME_RE,
                  fix="use a lowercase name: letters, digits, '.', '_' and '-'")
-    version = m.str("version", required=True, nonempty=True)
+    version = m.text("version", required=True, nonempty=True)
     if not m.has("source_date_epoch"):
         raise ctx.fail((), "missing required field 'source_date_epoch'",
                        "add 'source_date_epoch: <unix seconds>' (e.g. the last commit's time)")
     sde = int(m.number("source_date_epoch", default=0, integer=True))
     platforms = m.str_list("platforms", item_pattern=_PLATFORM_RE, what="platform",
                            fix="write platforms as os/arch, e.g. linux/amd64") or ("linux/amd64",)
-    registry = m.str("registry", default="") or None
-    templates = m.str("templates", default="templates")
+    registry = m.text("registry", default="") or None
+    templates = m.text("templates", default="templates")
     _rel_path_check(m, "templates", templates, ("templates",))
     dm = m.sub("defaults", "defaults")
     defaults = Defaults()
     if dm is not None:
-        base = dm.str("base_image", default="") or None
+        base = dm.text("base_image", default="") or None
         if base:
             _image_ref_check(dm, "base_image", base)
         defaults = Defaults(
@@ -533,7 +536,7 @@ def load_dataset_config(project: Path) -> DatasetConfig:
             apt=dm.str_list("apt", item_pattern=_APT_NAME_RE, what="Debian package name"),
             python=dm.str_list("python", item_pattern=_REQ_RE, what="Python requirement"),
             env=dm.str_map("env", key_pattern=_ENV_KEY_RE),
-            category=dm.str("category", default="software_engineering", nonempty=True),
+            category=dm.text("category", default="software_engineering", nonempty=True),
         )
         dm.done()
     m.done()
@@ -554,7 +557,7 @@ def _environment(m: _Map | None, defaults: Defaults, ctx: _Ctx) -> Environment:
                            "set environment.base_image here or defaults.base_image in gen.yaml")
         return Environment(base_image=defaults.base_image, apt=tuple(sorted(defaults.apt)),
                            python=tuple(sorted(defaults.python)), env=defaults.env)
-    base = m.str("base_image", default=defaults.base_image or "")
+    base = m.text("base_image", default=defaults.base_image or "")
     if not base:
         raise ctx.fail(m.fpath, "missing required field 'base_image'",
                        "set environment.base_image here or defaults.base_image in gen.yaml")
@@ -565,7 +568,7 @@ def _environment(m: _Map | None, defaults: Defaults, ctx: _Ctx) -> Environment:
                         fix="write requirements like 'requests==2.32.3' or 'requests>=2'")
     env = dict(defaults.env)
     env.update(dict(m.str_map("env", key_pattern=_ENV_KEY_RE)))
-    workdir = m.str("workdir", default="/app")
+    workdir = m.text("workdir", default="/app")
     if not workdir.startswith("/"):
         raise ctx.fail((*m.fpath, "workdir"), f"'{workdir}' is not an absolute path",
                        "write workdir as an absolute path such as /app")
@@ -589,12 +592,12 @@ def _files(m: _Map, ctx: _Ctx, task_dir: Path) -> tuple[FileEntry, ...]:
     out: list[FileEntry] = []
     for i, item in enumerate(raw):
         fm = _Map(ctx, item, ("files", i), f"files[{i}]")
-        src = _rel_path_check(fm, "src", fm.str("src", required=True), ("files", i, "src"))
-        dest = fm.str("dest", required=True)
+        src = _rel_path_check(fm, "src", fm.text("src", required=True), ("files", i, "src"))
+        dest = fm.text("dest", required=True)
         if not dest.startswith("/"):
             raise ctx.fail(("files", i, "dest"), f"'{dest}' is not an absolute path",
                            "write dest as an absolute path in the image, e.g. /app/main.py")
-        mode_s = fm.str("mode", default="")
+        mode_s = fm.text("mode", default="")
         mode: int | None = None
         if mode_s:
             if not re.fullmatch(r"0?[0-7]{3,4}", mode_s):
@@ -615,13 +618,13 @@ def _files(m: _Map, ctx: _Ctx, task_dir: Path) -> tuple[FileEntry, ...]:
 def _common(m: _Map, ctx: _Ctx, defaults: Defaults, *, difficulty_required: bool
             ) -> dict[str, Any]:
     if difficulty_required:
-        difficulty = m.str("difficulty", required=True, choices=DIFFICULTIES,
+        difficulty = m.text("difficulty", required=True, choices=DIFFICULTIES,
                            fix=f"add 'difficulty:' with one of {', '.join(DIFFICULTIES)}")
     else:
-        difficulty = m.str("difficulty", default="medium", choices=DIFFICULTIES)
+        difficulty = m.text("difficulty", default="medium", choices=DIFFICULTIES)
     return {
         "difficulty": difficulty,
-        "category": m.str("category", default=defaults.category, nonempty=True),
+        "category": m.text("category", default=defaults.category, nonempty=True),
         "tags": m.str_list("tags", item_pattern=re.compile(r"^\S+$"), what="tag",
                            fix="write tags as single words"),
         "author": _author(m.sub("author", "author"), defaults.author),
@@ -635,7 +638,7 @@ def _common(m: _Map, ctx: _Ctx, defaults: Defaults, *, difficulty_required: bool
 def _read_task_file(m: _Map, ctx: _Ctx, task_dir: Path, key: str, *, default: str | None,
                     required_exists: bool = True) -> tuple[str, str]:
     """A field naming a file in the task dir: returns (relative path, text)."""
-    value = m.str(key, required=default is None, default=default or "")
+    value = m.text(key, required=default is None, default=default or "")
     rel = _rel_path_check(m, key, value, (key,))
     target = task_dir / rel
     if not target.is_file():
@@ -659,20 +662,21 @@ def parse_task(task_dir: Path, data: Any, ctx: _Ctx, defaults: Defaults) -> Task
             hint=f"rename the directory to '{_suggest_id(task_id)}'",
         )
     m = _Map(ctx, data, (), "a task spec")
-    kind = m.str("kind", required=True, choices=("terminal", "swe"),
+    kind = m.text("kind", required=True, choices=("terminal", "swe"),
                  fix="add 'kind: terminal' or 'kind: swe'")
     base: dict[str, Any] = {"id": task_id, "path": task_dir, "spec_file": ctx.file, "kind": kind}
     task: Task
     if kind == "terminal":
-        instruction = m.str("instruction", required=True, nonempty=True,
+        instruction = m.text("instruction", required=True, nonempty=True,
                             fix="add 'instruction: |' with the text the agent sees")
         common = _common(m, ctx, defaults, difficulty_required=True)
         files = _files(m, ctx, task_dir)
         tm = m.sub("tests", "tests")
         tests_dir, test_command = "tests", ""
         if tm is not None:
-            tests_dir = _rel_path_check(tm, "dir", tm.str("dir", default="tests"), ("tests", "dir"))
-            test_command = tm.str("command", default="")
+            tests_dir = _rel_path_check(tm, "dir", tm.text("dir", default="tests"),
+                                        ("tests", "dir"))
+            test_command = tm.text("command", default="")
             tm.done()
         if not (task_dir / tests_dir).is_dir() or not any((task_dir / tests_dir).iterdir()):
             raise ctx.fail(("tests",), f"tests directory '{tests_dir}' is missing or empty",
@@ -682,25 +686,25 @@ def parse_task(task_dir: Path, data: Any, ctx: _Ctx, defaults: Defaults) -> Task
         task = TerminalTask(**base, **common, instruction=instruction, files=files,
                             tests_dir=tests_dir, test_command=test_command, solution=solution)
     else:
-        problem = m.str("problem_statement", required=True, nonempty=True)
-        hints = m.str("hints", default="")
-        repo = m.str("repo", required=True, pattern=_REPO_RE,
+        problem = m.text("problem_statement", required=True, nonempty=True)
+        hints = m.text("hints", default="")
+        repo = m.text("repo", required=True, pattern=_REPO_RE,
                      fix="write repo as owner/name, e.g. gen-example/minicalc")
-        version = m.str("version", required=True, nonempty=True,
+        version = m.text("version", required=True, nonempty=True,
                         fix="quote the version: version: \"1.0\"")
         sm = m.sub("source", "source")
         if sm is None:
             raise ctx.fail((), "missing required field 'source'",
                            "add 'source: {git: path/or/url}' or 'source: {archive: ...}'")
-        git, archive = sm.str("git", default=""), sm.str("archive", default="")
+        git, archive = sm.text("git", default=""), sm.text("archive", default="")
         sm.done()
         if bool(git) == bool(archive):
             raise ctx.fail(("source",), "source needs exactly one of 'git' or 'archive'",
                            "write source: {git: <bundle path or URL>} or {archive: <path or URL>}")
         source = Source(type="git" if git else "archive", location=git or archive)
-        base_commit = m.str("base_commit", required=True, pattern=_SHA1_RE,
+        base_commit = m.text("base_commit", required=True, pattern=_SHA1_RE,
                             fix="write the full 40-hex commit sha the repo is checked out at")
-        setup_commit = m.str("environment_setup_commit", default=base_commit, pattern=_SHA1_RE,
+        setup_commit = m.text("environment_setup_commit", default=base_commit, pattern=_SHA1_RE,
                              fix="write a full 40-hex commit sha")
         patch_file, patch = _read_task_file(m, ctx, task_dir, "patch", default="gold.patch")
         test_patch_file, test_patch = _read_task_file(m, ctx, task_dir, "test_patch",
@@ -709,16 +713,20 @@ def parse_task(task_dir: Path, data: Any, ctx: _Ctx, defaults: Defaults) -> Task
             if "diff --git" not in text:
                 raise ctx.fail((key,), "the file is not a git diff (no 'diff --git' line)",
                                "write it with 'git diff' or 'git format-patch'")
-        f2p = m.str_list("FAIL_TO_PASS", what="test name")
-        p2p = m.str_list("PASS_TO_PASS", what="test name")
+        # SWE-bench's pytest log parsers split result lines on whitespace: a test id with a
+        # space in it could never be matched, so it is refused here.
+        test_id = re.compile(r"^\S+$")
+        id_fix = "use test ids without spaces (parametrize with ids=...)"
+        f2p = m.str_list("FAIL_TO_PASS", what="test name", item_pattern=test_id, fix=id_fix)
+        p2p = m.str_list("PASS_TO_PASS", what="test name", item_pattern=test_id, fix=id_fix)
         overlap = sorted(set(f2p) & set(p2p))
         if overlap:
             raise ctx.fail(("PASS_TO_PASS",), f"'{overlap[0]}' is in both FAIL_TO_PASS and "
                            "PASS_TO_PASS", "keep each test in one list")
-        test_command = m.str("test_command", required=True, nonempty=True,
+        test_command = m.text("test_command", required=True, nonempty=True,
                              fix="add e.g. test_command: pytest -rA tests/test_x.py")
-        log_parser = m.str("log_parser", default="parse_log_pytest", choices=LOG_PARSERS)
-        eval_type = m.str("eval_type", default="pass_and_fail", choices=EVAL_TYPES)
+        log_parser = m.text("log_parser", default="parse_log_pytest", choices=LOG_PARSERS)
+        eval_type = m.text("eval_type", default="pass_and_fail", choices=EVAL_TYPES)
         common = _common(m, ctx, defaults, difficulty_required=False)
         m.done()
         env = common["environment"]

@@ -27,7 +27,8 @@ def _project(tmp_path: Path, spec: dict[str, Any], files: dict[str, Any] | None 
 
 BAD_TERMINAL = [
     # (description, spec mutation, expected field, expected words in message, fix words)
-    ("unknown key", {"instructoin": "x"}, "instructoin", "unknown key", "did you mean 'instruction'"),
+    ("unknown key", {"instructoin": "x"}, "instructoin", "unknown key",
+     "did you mean 'instruction'"),
     ("wrong type", {"tags": "python"}, "tags", "must be a list", "YAML list"),
     ("wrong type in list", {"tags": ["a", 3]}, "tags[1]", "must be a string", "quote"),
     ("bad difficulty", {"difficulty": "trivial"}, "difficulty", "not one of", "easy, medium, hard"),
@@ -141,6 +142,8 @@ BAD_SWE = [
     ("overlap", {"PASS_TO_PASS": ["tests/test_calc.py::test_add"]}, "PASS_TO_PASS",
      "in both FAIL_TO_PASS and PASS_TO_PASS", "keep each test in one list"),
     ("missing patch", {"patch": "nope.patch"}, "patch", "does not exist", "fix 'patch'"),
+    ("test id with space", {"FAIL_TO_PASS": ["t.py::test_x[a b]"]}, "FAIL_TO_PASS[0]",
+     "invalid test name", "without spaces"),
 ]
 
 

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test suite, exactly as CI runs it (.ci/run): installs what it needs on a fresh machine,
+# brings up the local infrastructure, runs every test, then checks the committed dataset/.
+#   bash scripts/test.sh [PYTEST ARGS...]
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+log() { printf '[test] %s\n' "$*" >&2; }
+
+PY="$(bash scripts/bootstrap.sh)"
+GEN="$(dirname "$PY")/gen"
+
+if [ -f scripts/infra.sh ]; then
+    log "bringing up the local infrastructure (Debian tools, registry, Docker engine)"
+    bash scripts/infra.sh up >&2
+    trap 'bash scripts/infra.sh down >&2 || true' EXIT
+    eval "$(bash scripts/infra.sh env)"
+fi
+
+log "running the tests"
+"$PY" -m pytest -p no:cacheprovider "$@"
+
+log "checking that the committed dataset/ matches the specs"
+"$GEN" render --check --project "$REPO"

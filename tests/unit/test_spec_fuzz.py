@@ -1,0 +1,87 @@
+"""Property: whatever YAML a user writes, spec parsing either succeeds or raises one SpecError
+naming the spec file - it never crashes with another exception."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from helpers import GEN_YAML, SWE_FILES, TERMINAL_FILES, build_file_tree, swe_spec, terminal_spec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from generator.errors import SpecError
+from generator.spec import Defaults, load_dataset_config, load_task
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=False),
+                    st.text(max_size=20))
+values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+    max_leaves=6)
+
+TERMINAL_KEYS = ["kind", "instruction", "difficulty", "category", "tags", "author", "timeouts",
+                 "resources", "environment", "files", "tests", "solution", "record_asciinema",
+                 "bogus"]
+SWE_KEYS = ["problem_statement", "repo", "version", "source", "base_commit", "patch",
+            "test_patch", "FAIL_TO_PASS", "PASS_TO_PASS", "test_command", "log_parser",
+            "eval_type", "hints", "environment_setup_commit", "environment"]
+
+
+def _check(task_dir: Path, spec: Any) -> None:
+    (task_dir / "task.spec.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))
+    try:
+        load_task(task_dir, Defaults(base_image="reg/img:1"), task_dir.parent.parent)
+    except SpecError as exc:
+        line = exc.one_line()
+        assert "\n" not in line
+        assert line.startswith("tasks/t1/task.spec.yaml")
+        assert "(fix:" in line
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(TERMINAL_KEYS), value=values)
+def test_terminal_field_fuzz(tmp_path: Path, key: str, value: Any) -> None:
+    task_dir = tmp_path / "tasks" / "t1"
+    if not task_dir.exists():
+        build_file_tree(task_dir, TERMINAL_FILES)
+    spec = terminal_spec()
+    spec[key] = value
+    _check(task_dir, spec)
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(SWE_KEYS), value=values)
+def test_swe_field_fuzz(tmp_path: Path, key: str, value: Any) -> None:
+    task_dir = tmp_path / "tasks" / "t1"
+    if not task_dir.exists():
+        build_file_tree(task_dir, SWE_FILES)
+    spec = swe_spec()
+    spec[key] = value
+    _check(task_dir, spec)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(["name", "version", "source_date_epoch", "platforms", "registry",
+                            "templates", "defaults", "extra"]), value=values)
+def test_gen_yaml_fuzz(tmp_path: Path, key: str, value: Any) -> None:
+    cfg = dict(GEN_YAML)
+    cfg[key] = value
+    (tmp_path / "gen.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    try:
+        load_dataset_config(tmp_path)
+    except SpecError as exc:
+        assert exc.one_line().startswith("gen.yaml") and "(fix:" in exc.one_line()
+
+
+@pytest.mark.parametrize("text", ["", "null\n", "42\n", "- a\n", "{kind: terminal}\n", "\t\x00"])
+def test_degenerate_files(tmp_path: Path, text: str) -> None:
+    task_dir = tmp_path / "tasks" / "t1"
+    build_file_tree(task_dir, TERMINAL_FILES)
+    (task_dir / "task.spec.yaml").write_text(text)
+    with pytest.raises(SpecError):
+        load_task(task_dir, Defaults(base_image="reg/img:1"), tmp_path)
