@@ -19,9 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from helpers import GEN_YAML, TERMINAL_FILES, build_file_tree, terminal_spec, write_locks  # noqa: E402
-
 import yaml  # noqa: E402
+from helpers import GEN_YAML, TERMINAL_FILES, build_file_tree, terminal_spec, write_locks  # noqa: E402
 
 from generator.render import render  # noqa: E402
 

@@ -20,5 +20,8 @@ fi
 log "running the tests"
 "$PY" -m pytest -p no:cacheprovider "$@"
 
+log "checking that the committed lockfiles/ match the specs (offline)"
+"$GEN" lock --check --project "$REPO"
+
 log "checking that the committed dataset/ matches the specs"
 "$GEN" render --check --project "$REPO"

@@ -86,8 +86,8 @@ def test_overridden_template_is_linted(tmp_path: Path, capsys: pytest.CaptureFix
     ({"environment": {"base_image": "reg/img:latest"}}, "moving 'latest' tag", "explicit tag"),
     ({"environment": {"base_image": "reg/img"}}, "moving 'latest' tag", "explicit tag"),
 ])
-def test_unpinned_base(tmp_path: Path, capsys: pytest.CaptureFixture[str], spec_over: dict[str, object],
-                       words: str, fix: str) -> None:
+def test_unpinned_base(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                       spec_over: dict[str, object], words: str, fix: str) -> None:
     project = build_project(tmp_path / "p", {"t1": (terminal_spec(**spec_over), TERMINAL_FILES)})
     assert main(["render", "--project", str(project)]) == 2
     err = capsys.readouterr().err

@@ -1,0 +1,51 @@
+"""`gen base build`: the locally built, reproducible Debian base image."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from generator.base import build_base
+from generator.report import Report
+
+
+def register(sub: Any) -> None:
+    from generator.cli import add_common
+
+    p: argparse.ArgumentParser = sub.add_parser(
+        "base", help="build the reproducible Debian base image and push it to the registry",
+        description="Base images built from Debian's packages (mmdebstrap + SOURCE_DATE_EPOCH), "
+        "wrapped into a deterministic OCI layout and pushed with their digest preserved.")
+    bsub = p.add_subparsers(dest="base_command", metavar="ACTION", required=True)
+    b = bsub.add_parser("build", help="build (or reuse) the base rootfs, write the OCI layout, "
+                        "push it")
+    add_common(b)
+    b.add_argument("--ref", help="tag to push (default: gen.yaml defaults.base_image)")
+    b.add_argument("--suite", default="bookworm", help="Debian suite (default: bookworm)")
+    b.add_argument("--include", action="append", default=[], metavar="PKG",
+                   help="extra Debian package in the base (repeatable)")
+    b.add_argument("--rebuild", action="store_true",
+                   help="run mmdebstrap again even when the stored rootfs can be reused")
+    b.add_argument("--no-push", action="store_true", help="write the OCI layout only")
+    b.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> Report:
+    result = build_base(Path(args.project), ref=args.ref, suite=args.suite,
+                        include=tuple(args.include), rebuild=args.rebuild,
+                        push=not args.no_push)
+    report = Report("base build")
+    report.data = {
+        "ref": result.ref, "index_digest": result.index_digest,
+        "manifest_digest": result.manifest_digest, "pinned": result.pinned,
+        "rootfs_sha256": result.rootfs_sha256, "layout": result.layout,
+        "built": result.built, "pushed": result.pushed, "seconds": result.seconds,
+    }
+    how = "built with mmdebstrap" if result.built else "reused the stored rootfs"
+    report.say(f"base {result.ref}: {how} (rootfs sha256:{result.rootfs_sha256[:12]})")
+    report.say(f"  index    {result.index_digest}")
+    report.say(f"  manifest {result.manifest_digest} ({result.pinned})")
+    report.say("  pushed to the registry, digest preserved" if result.pushed
+               else f"  not pushed; OCI layout at {result.layout}")
+    return report

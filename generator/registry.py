@@ -1,0 +1,190 @@
+"""The registry interface: tag -> digest resolution over the distribution API, and pushes.
+
+Resolution never trusts the registry's `Docker-Content-Digest` header: it re-hashes the body it
+got, and it sends all four manifest media types (distribution 2.8 answers 404 MANIFEST_UNKNOWN
+instead of falling back when the stored type is not accepted). For an index it records the
+index digest *and* each platform's manifest digest (re-hashed too).
+Pushing goes through skopeo with `--preserve-digests`, so the digest we computed is the digest
+the registry serves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator import proc
+from generator.errors import ToolError
+from generator.oci import INDEX_TYPES, MANIFEST_TYPES, platform_str
+
+__all__ = ["ResolvedImage", "blob_exists", "get_manifest", "parse_ref", "push_layout", "resolve"]
+
+ACCEPT = ", ".join((
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+))
+TIMEOUT = float(os.environ.get("GEN_REGISTRY_TIMEOUT", "30"))
+
+
+@dataclass(frozen=True)
+class Ref:
+    host: str
+    repository: str
+    tag: str | None
+    digest: str | None
+
+    @property
+    def reference(self) -> str:
+        return self.digest or self.tag or "latest"
+
+    @property
+    def insecure(self) -> bool:
+        h = self.host.split(":")[0]
+        return h in ("localhost", "::1") or h.startswith("127.")
+
+    def base_url(self) -> str:
+        return f"{'http' if self.insecure else 'https'}://{self.host}/v2/{self.repository}"
+
+    def __str__(self) -> str:
+        s = f"{self.host}/{self.repository}"
+        if self.tag:
+            s += f":{self.tag}"
+        if self.digest:
+            s += f"@{self.digest}"
+        return s
+
+
+def parse_ref(ref: str) -> Ref:
+    """'127.0.0.1:5000/gen/debian:bookworm[@sha256:..]' -> Ref. The host part is required."""
+    rest, digest = (ref.split("@", 1) + [None])[:2] if "@" in ref else (ref, None)
+    first, _, path = rest.partition("/")
+    if not path or not ("." in first or ":" in first or first == "localhost"):
+        raise ToolError(f"image reference '{ref}' names no registry host",
+                        hint="write it as host[:port]/repository:tag")
+    tag = None
+    last = path.rsplit("/", 1)[-1]
+    if ":" in last:
+        path, tag = path.rsplit(":", 1)
+    return Ref(first, path, tag, digest)
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    ref: str
+    digest: str  # what the tag resolved to (index digest, or the manifest digest)
+    media_type: str
+    platforms: dict[str, str] = field(default_factory=dict)  # "linux/amd64" -> manifest digest
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+
+def _request(url: str, *, method: str = "GET", accept: str = ACCEPT) -> tuple[bytes, Any]:
+    req = urllib.request.Request(url, method=method, headers={"Accept": accept})
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:  # noqa: S310 - http(s) only
+            return resp.read(), resp.headers
+    except urllib.error.HTTPError as exc:
+        body = exc.read()[:300].decode("utf-8", "replace")
+        raise ToolError(f"registry answered {exc.code} for {method} {url}: {body.strip()}",
+                        hint="check the reference, or push the image (`gen base build`)") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise ToolError(f"cannot reach the registry for {url}: {exc}",
+                        hint="start it with `bash scripts/infra.sh up`") from exc
+
+
+def get_manifest(ref: Ref, reference: str) -> tuple[str, str, dict[str, Any]]:
+    """(digest re-hashed from the body, media type, parsed manifest)."""
+    body, headers = _request(f"{ref.base_url()}/manifests/{reference}")
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    claimed = headers.get("Docker-Content-Digest")
+    if claimed and claimed != digest:
+        raise ToolError(f"registry claims {claimed} for {ref.repository}:{reference} but the "
+                        f"body hashes to {digest}", hint="the registry is serving wrong content")
+    if reference.startswith("sha256:") and reference != digest:
+        raise ToolError(f"{ref.repository}@{reference}: the body hashes to {digest}",
+                        hint="the registry is serving wrong content")
+    data: dict[str, Any] = json.loads(body)
+    media = data.get("mediaType") or headers.get("Content-Type", "")
+    return digest, media, data
+
+
+def resolve(ref_text: str) -> ResolvedImage:
+    """Tag (or digest) -> digest + per-platform manifest digests, through the registry API."""
+    ref = parse_ref(ref_text)
+    digest, media, data = get_manifest(ref, ref.reference)
+    platforms: dict[str, str] = {}
+    if media in INDEX_TYPES:
+        for m in data.get("manifests", []):
+            plat = platform_str(m.get("platform"))
+            if not plat or "unknown" in plat:  # attestation manifests
+                continue
+            child, _, _ = get_manifest(ref, m["digest"])
+            if child != m["digest"]:  # pragma: no cover - get_manifest already checks
+                raise ToolError(f"index entry {m['digest']} hashes to {child}")
+            platforms[plat] = m["digest"]
+    elif media in MANIFEST_TYPES:
+        cfg_body, _ = _request(f"{ref.base_url()}/blobs/{data['config']['digest']}",
+                               accept="*/*")
+        if "sha256:" + hashlib.sha256(cfg_body).hexdigest() != data["config"]["digest"]:
+            raise ToolError(f"config blob of {ref_text} does not match its digest")
+        cfg = json.loads(cfg_body)
+        platforms[platform_str({"os": cfg.get("os"), "architecture": cfg.get("architecture"),
+                                "variant": cfg.get("variant")})] = digest
+    else:
+        raise ToolError(f"{ref_text} resolved to unsupported media type '{media}'")
+    return ResolvedImage(ref_text, digest, media, platforms)
+
+
+def blob_exists(ref_text: str, digest: str) -> bool:
+    ref = parse_ref(ref_text)
+    try:
+        _request(f"{ref.base_url()}/blobs/{digest}", method="HEAD", accept="*/*")
+    except ToolError:
+        return False
+    return True
+
+
+def push_layout(layout_dir: Path, name: str, dest_ref: str, *, all_platforms: bool = True) -> None:
+    """Copy image `name` of an OCI layout to `dest_ref`, keeping its digest (skopeo)."""
+    ref = parse_ref(dest_ref)
+    cmd = ["skopeo", "copy", "--quiet", "--preserve-digests"]
+    if all_platforms:
+        cmd.append("--all")
+    if ref.insecure:
+        cmd.append("--dest-tls-verify=false")
+    cmd += [f"oci:{layout_dir}:{name}", f"docker://{dest_ref}"]
+    proc.run(cmd, what=f"push {name} to {dest_ref}", timeout=900,
+             fix="check that the registry runs (`bash scripts/infra.sh up`)")
+
+
+def fetch_blob(ref_text: str, digest: str, dst: Path) -> None:
+    """Stream blob `digest` of ref's repository into `dst`, verifying its sha256."""
+    ref = parse_ref(ref_text)
+    url = f"{ref.base_url()}/blobs/{digest}"
+    req = urllib.request.Request(url, headers={"Accept": "*/*"})
+    h = hashlib.sha256()
+    tmp = dst.with_name(dst.name + ".partial")
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp, open(tmp, "wb") as out:  # noqa: S310
+            while chunk := resp.read(1 << 20):
+                h.update(chunk)
+                out.write(chunk)
+    except (urllib.error.URLError, OSError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise ToolError(f"cannot fetch blob {digest} of {ref_text}: {exc}",
+                        hint="start the registry with `bash scripts/infra.sh up`") from exc
+    if "sha256:" + h.hexdigest() != digest:
+        tmp.unlink(missing_ok=True)
+        raise ToolError(f"blob {digest} of {ref_text} hashes to sha256:{h.hexdigest()}",
+                        hint="the registry is serving wrong content")
+    os.replace(tmp, dst)
