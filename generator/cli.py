@@ -98,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 + "\n"
             )
         sys.stderr.write(f"gen {args.command}: error: {exc.one_line()}\n")
+        problems = getattr(exc, "problems", None) or []
+        if len(problems) > 1:
+            sys.stderr.write("".join(f"  {p}\n" for p in problems))
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("gen: interrupted\n")

@@ -122,3 +122,6 @@ class CheckFailed(GenError):
 
     def one_line(self) -> str:
         return self.summary
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "problems": list(self.problems)}

@@ -320,7 +320,12 @@ def _pin_images(project: Project, update: bool, result: LockResult) -> list[Imag
         if not update and all(have):
             pins.extend(p for p in have if p is not None)
             continue
-        resolved = registry.resolve(ref)
+        users = sorted(t.id for t in project.tasks if t.environment.base_image == ref)
+        try:
+            resolved = registry.resolve(ref)
+        except ToolError as exc:
+            raise ToolError(f"base image '{ref}' (used by {', '.join(users)}): {exc.message}",
+                            hint=exc.hint) from exc
         _repo, _tag, digest = split_ref(ref)
         if digest is not None and resolved.digest != digest:
             raise ToolError(f"'{ref}' resolved to {resolved.digest}, not the digest it names",

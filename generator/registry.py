@@ -94,8 +94,13 @@ def _request(url: str, *, method: str = "GET", accept: str = ACCEPT) -> tuple[by
         with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:  # noqa: S310 - http(s) only
             return resp.read(), resp.headers
     except urllib.error.HTTPError as exc:
-        body = exc.read()[:300].decode("utf-8", "replace")
-        raise ToolError(f"registry answered {exc.code} for {method} {url}: {body.strip()}",
+        body = exc.read()[:2000].decode("utf-8", "replace")
+        try:
+            errs = json.loads(body).get("errors") or []
+            why = "; ".join(str(e.get("message") or e.get("code")) for e in errs) or body[:200]
+        except (ValueError, AttributeError):
+            why = body[:200].strip()
+        raise ToolError(f"registry answered {exc.code} ({why}) for {method} {url}",
                         hint="check the reference, or push the image (`gen base build`)") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise ToolError(f"cannot reach the registry for {url}: {exc}",

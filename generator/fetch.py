@@ -1,0 +1,338 @@
+"""`gen fetch`: download every locked artifact into the content-addressed store.
+
+What is fetched (all named by sha256 in `lockfiles/`):
+- `.deb`s of each task's apt.lock, from the lock's URL(s) in order;
+- wheels of each task's requirements.txt: for every pin, the wheel among the locked hashes
+  that installs on the task's platform (CPython 3.11, manylinux <= 2.36), found through
+  the index's JSON simple API (PEP 691; the lock's hash is what is checked);
+- SWE sources (git bundles / archives), copied from the project or downloaded.
+
+Each file is streamed into a temp file inside the store while it is hashed, and renamed to
+`sha256/<hex>` only when the hash (and size) match the lock. Files already in the store are
+verified and not downloaded again. `.gen/fetch/names.json` remembers the file name each
+wheel had (the lock names wheels by hash only); `gen build` uses it to stage `vendor/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator.cas import Store, default_store
+from generator.errors import CheckFailed, LockError
+from generator.fsutil import atomic_write
+from generator.lockfiles import PYTHON_TARGETS, LockSet, read_lockset
+from generator.spec import SweTask, load_project
+
+__all__ = ["Artifact", "FetchResult", "fetch_project", "plan", "wheel_tags"]
+
+TIMEOUT = float(os.environ.get("GEN_FETCH_TIMEOUT", "60"))
+PYPI_SIMPLE = os.environ.get("GEN_PYPI_INDEX", "https://pypi.org/simple")
+FIX = "run `gen lock --update` to re-pin it"
+NAMES_FILE = Path(".gen") / "fetch" / "names.json"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    kind: str  # deb | wheel | source
+    filename: str  # its name in the build context (vendor/<kind>s/<filename>)
+    sha256: str  # hex
+    urls: tuple[str, ...]  # where to get it (http(s) or file paths)
+    size: int | None
+    lock_file: str  # lockfiles/tasks/<id>/apt.lock ...
+    entry: str  # the lock entry, e.g. "tmux=3.3a-3 (amd64)"
+    tasks: tuple[str, ...] = ()
+
+
+@dataclass
+class FetchResult:
+    downloaded: list[str] = field(default_factory=list)
+    present: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    bytes_downloaded: int = 0
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Failed(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------------------
+# Wheels: which of the locked files installs on the target
+# --------------------------------------------------------------------------------------
+
+
+def wheel_tags(platform: str) -> list[str]:
+    """Compatible wheel tags for Debian bookworm's CPython on `platform`, best first."""
+    from packaging import tags
+
+    version, plat = PYTHON_TARGETS[platform]
+    major, minor = (int(x) for x in version.split("."))
+    machine = plat.split("-", 1)[0]
+    glibc_minor = int(plat.rsplit("_", 1)[1])
+    plats = [f"manylinux_2_{m}_{machine}" for m in range(glibc_minor, 4, -1)]
+    legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+    expanded: list[str] = []
+    for p in plats:
+        expanded.append(p)
+        m = int(p.split("_")[2])
+        if m in legacy:
+            expanded.append(f"{legacy[m]}_{machine}")
+    expanded.append(f"linux_{machine}")
+    out = [str(t) for t in tags.cpython_tags((major, minor), platforms=expanded)]
+    out += [str(t) for t in tags.compatible_tags((major, minor), f"cp{major}{minor}",
+                                                 platforms=expanded)]
+    return out
+
+
+def _pypi_files(name: str, version: str) -> list[dict[str, Any]]:
+    """The files of `name` on the index (PEP 691 JSON simple API); matched later by sha256."""
+    from packaging.utils import canonicalize_name
+
+    url = f"{PYPI_SIMPLE.rstrip('/')}/{canonicalize_name(name)}/"
+    req = urllib.request.Request(url, headers={"Accept": "application/vnd.pypi.simple.v1+json",
+                                               "User-Agent": "gen-fetch"})
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+            data = json.load(resp)
+    except urllib.error.HTTPError as exc:
+        raise _Failed(f"the index has no project {name} (HTTP {exc.code} for {url})") from exc
+    except (OSError, ValueError) as exc:
+        raise _Failed(f"the index is unreachable for {name}=={version}: {exc}") from exc
+    out = []
+    for f in data.get("files", []):
+        sha = (f.get("hashes") or {}).get("sha256")
+        if sha:
+            out.append({"filename": f.get("filename", ""), "sha256": sha,
+                        "url": urllib.parse.urljoin(url, f.get("url", "")),
+                        "size": f.get("size")})
+    return out
+
+
+def _choose_wheel(name: str, version: str, hashes: Sequence[str], platform: str,
+                  lock_file: str, tasks: tuple[str, ...]) -> Artifact:
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+    allowed = {h.split(":", 1)[1] for h in hashes}
+    rank = {t: i for i, t in enumerate(wheel_tags(platform))}
+    best: tuple[int, dict[str, Any]] | None = None
+    entry = f"{name}=={version}"
+    for f in _pypi_files(name, version):
+        fname = f.get("filename", "")
+        sha = f["sha256"]
+        if not fname.endswith(".whl") or sha not in allowed:
+            continue
+        try:
+            _, _, _, wtags = parse_wheel_filename(fname)
+        except InvalidWheelFilename:
+            continue
+        score = min((rank[str(t)] for t in wtags if str(t) in rank), default=None)
+        if score is not None and (best is None or score < best[0]):
+            best = (score, f)
+    if best is None:
+        raise _Failed(f"{lock_file}: {entry} has no locked wheel for {platform} (sdists are not "
+                      "built: the build is offline) (fix: pin a version that ships a wheel for "
+                      "CPython 3.11 manylinux, then `gen lock --update`)")
+    f = best[1]
+    return Artifact("wheel", f["filename"], f["sha256"], (f["url"],),
+                    int(f.get("size") or 0) or None, lock_file, entry, tasks)
+
+
+# --------------------------------------------------------------------------------------
+# The plan: every artifact the lockfiles name
+# --------------------------------------------------------------------------------------
+
+
+def plan(project_dir: Path, *, only: Sequence[str] | None = None,
+         locks: LockSet | None = None) -> list[Artifact]:
+    """Every artifact of the project's locks (wheels resolved through PyPI), deduplicated."""
+    project = load_project(project_dir)
+    locks = locks or read_lockset(project.root)
+    platform = project.config.platforms[0]
+    found: dict[str, Artifact] = {}
+    errors: list[str] = []
+
+    def add(a: Artifact) -> None:
+        have = found.get(a.sha256)
+        found[a.sha256] = a if have is None else Artifact(
+            have.kind, have.filename, have.sha256, have.urls, have.size, have.lock_file,
+            have.entry, tuple(sorted({*have.tasks, *a.tasks})))
+
+    wheel_jobs: list[tuple[str, str, tuple[str, ...], str, tuple[str, ...]]] = []
+    for task in project.tasks:
+        if only and task.id not in only:
+            continue
+        rel = f"lockfiles/tasks/{task.id}"
+        if task.environment.apt:
+            apt = locks.apt(task.id)
+            if apt is None:
+                raise LockError(f"task '{task.id}' has no apt.lock", file=f"{rel}/apt.lock",
+                                hint="run `gen lock`")
+            for p in apt.packages:
+                add(Artifact("deb", p.filename, p.sha256, p.urls, p.size, f"{rel}/apt.lock",
+                             f"{p.name}={p.version} ({p.arch})", (task.id,)))
+        if task.environment.python:
+            py = locks.python(task.id)
+            if py is None:
+                raise LockError(f"task '{task.id}' has no requirements.txt lock",
+                                file=f"{rel}/requirements.txt", hint="run `gen lock`")
+            for pin in py.pins:
+                wheel_jobs.append((pin.name, pin.version, pin.hashes, f"{rel}/requirements.txt",
+                                   (task.id,)))
+        if isinstance(task, SweTask):
+            src = locks.source(task.id)
+            if src is None:
+                raise LockError(f"task '{task.id}' has no source.lock", file=f"{rel}/source.lock",
+                                hint="run `gen lock`")
+            loc = src.location
+            url = loc if urllib.parse.urlsplit(loc).scheme in ("http", "https") \
+                else str((project.root / loc).resolve())
+            add(Artifact("source", src.filename, src.sha256, (url,), None, f"{rel}/source.lock",
+                         f"{src.type} {loc}", (task.id,)))
+    seen: dict[tuple[str, str, tuple[str, ...]], Artifact] = {}
+    if wheel_jobs:
+        def one(job: tuple[str, str, tuple[str, ...], str, tuple[str, ...]]) -> Artifact | str:
+            key = (job[0].lower(), job[1], tuple(sorted(job[2])))
+            if key in seen:
+                return seen[key]
+            try:
+                a = _choose_wheel(job[0], job[1], job[2], platform, job[3], job[4])
+            except _Failed as exc:
+                return str(exc)
+            seen[key] = a
+            return a
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for got in pool.map(one, wheel_jobs):
+                if isinstance(got, str):
+                    errors.append(got)
+                else:
+                    add(got)
+    if errors:
+        raise CheckFailed(errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1
+                                       else ""), errors)
+    return sorted(found.values(), key=lambda a: (a.kind, a.filename, a.sha256))
+
+
+# --------------------------------------------------------------------------------------
+# Downloading into the store
+# --------------------------------------------------------------------------------------
+
+
+def _stream(a: Artifact, url: str, store: Store) -> int:
+    """Copy one URL/path into the store, verifying sha256 (and size) on the fly."""
+    h = hashlib.sha256()
+    n = 0
+    with store.writer() as (fh, tmp):
+        try:
+            if urllib.parse.urlsplit(url).scheme in ("http", "https"):
+                req = urllib.request.Request(url, headers={"User-Agent": "gen-fetch"})
+                src = urllib.request.urlopen(req, timeout=TIMEOUT)
+            else:
+                src = open(url, "rb")  # noqa: SIM115 - closed below
+        except urllib.error.HTTPError as exc:
+            reason = "gone from the mirror" if exc.code in (404, 410) else "refused"
+            raise _Failed(f"HTTP {exc.code} ({reason})") from exc
+        except FileNotFoundError as exc:
+            raise _Failed("the file is missing") from exc
+        except OSError as exc:
+            raise _Failed(f"unreachable: {getattr(exc, 'reason', exc)}") from exc
+        try:
+            with src:
+                while chunk := src.read(1 << 20):
+                    h.update(chunk)
+                    n += len(chunk)
+                    fh.write(chunk)
+        except TimeoutError as exc:
+            raise _Failed(f"timed out after {TIMEOUT:.0f}s") from exc
+        except OSError as exc:
+            raise _Failed(f"download broke off: {exc}") from exc
+        fh.flush()
+        got = h.hexdigest()
+        if got != a.sha256:
+            raise _Failed(f"sha256 mismatch: got {got}, the lock says {a.sha256}")
+        if a.size is not None and n != a.size:
+            raise _Failed(f"size mismatch: got {n} bytes, the lock says {a.size}")
+        store.commit(tmp, got)
+    return n
+
+
+def _fetch_one(a: Artifact, store: Store) -> tuple[str, int]:
+    if store.has(a.sha256, verify=True):
+        return "present", 0
+    problems: list[str] = []
+    for url in a.urls:
+        try:
+            return "downloaded", _stream(a, url, store)
+        except _Failed as exc:
+            problems.append(f"{exc} ({url})")
+    raise _Failed("; ".join(problems))
+
+
+def _load_names(project: Path) -> dict[str, str]:
+    try:
+        data = json.loads((project / NAMES_FILE).read_text())
+        return {str(k): str(v) for k, v in data.items()}
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def artifact_names(project: Path) -> dict[str, str]:
+    """sha256 hex -> file name, for every artifact `gen fetch` stored (wheels need it)."""
+    return _load_names(project)
+
+
+def fetch_project(project_dir: Path, *, only: Sequence[str] | None = None,
+                  store: Store | None = None, jobs: int = 4,
+                  progress: Callable[[int], None] | None = None) -> FetchResult:
+    project_dir = Path(project_dir)
+    store = store or default_store(project_dir)
+    artifacts = plan(project_dir, only=only)
+    result = FetchResult()
+    failures: list[str] = []
+
+    def work(a: Artifact) -> tuple[Artifact, str, int]:
+        try:
+            state, n = _fetch_one(a, store)
+        except _Failed as exc:
+            return a, f"{a.kind} {a.filename} ({a.lock_file}: {a.entry}): {exc} (fix: {FIX})", 0
+        return a, state, n
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for a, state, n in pool.map(work, artifacts):
+            if progress:
+                progress(1)
+            if state == "present":
+                result.present.append(a.filename)
+            elif state == "downloaded":
+                result.downloaded.append(a.filename)
+                result.bytes_downloaded += n
+            else:
+                failures.append(state)
+            result.artifacts.append({**asdict(a), "urls": list(a.urls), "tasks": list(a.tasks),
+                                     "ok": state in ("present", "downloaded")})
+    names = _load_names(project_dir)
+    names.update({a.sha256: a.filename for a in artifacts})
+    atomic_write(project_dir / NAMES_FILE,
+                 (json.dumps(dict(sorted(names.items())), indent=1) + "\n").encode())
+    if failures:
+        result.failed = failures
+        raise CheckFailed(failures[0] + (f" (and {len(failures) - 1} more failed)"
+                                         if len(failures) > 1 else ""), failures)
+    return result
+
+
+def summarize(artifacts: Iterable[Artifact]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for a in artifacts:
+        out[a.kind] = out.get(a.kind, 0) + 1
+    return out
