@@ -26,7 +26,7 @@ from pathlib import Path
 
 from generator import proc, registry
 from generator.aptlock import AptResolver, base_files
-from generator.cas import Store, default_store, sha256_file
+from generator.cas import Store, default_store
 from generator.errors import LockError, ToolError
 from generator.fsutil import atomic_write
 from generator.lockfiles import (
@@ -93,13 +93,13 @@ def stale_locks(project: Project) -> list[str]:
     primary = platforms[0]
     for task in project.tasks:
         base = f"lockfiles/tasks/{task.id}"
-        pin = locks.images.get(task.environment.base_image, primary)
+        tpin = locks.images.get(task.environment.base_image, primary)
         names = task.environment.apt
         apt = locks.apt(task.id)
         if names and apt is None:
             problems.append(f"{base}/apt.lock: missing")
-        elif names and (pin is None or apt is not None and apt.input != apt_input(pin.pinned(),
-                                                                                  names)):
+        elif names and (tpin is None or (apt is not None
+                                         and apt.input != apt_input(tpin.pinned(), names))):
             problems.append(f"{base}/apt.lock: stale (the spec or the base image changed)")
         elif not names and apt is not None:
             problems.append(f"{base}/apt.lock: left over (the task has no Debian packages)")
@@ -137,7 +137,7 @@ def stale_locks(project: Project) -> list[str]:
 
 def _uv() -> str:
     try:
-        import uv  # type: ignore[import-untyped]
+        import uv
 
         return str(uv.find_uv_bin())
     except (ImportError, FileNotFoundError):

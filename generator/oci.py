@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from generator.errors import InputError
 
@@ -103,7 +103,12 @@ def platform_str(p: dict[str, Any] | None) -> str:
     return s + (f"/{p['variant']}" if p.get("variant") else "")
 
 
-def gzip_stream(src: IO[bytes], dst: IO[bytes], *, level: int = 6) -> tuple[str, str, int]:
+class _Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+def gzip_stream(src: IO[bytes], dst: IO[bytes] | _Writable, *,
+                level: int = 6) -> tuple[str, str, int]:
     """Deterministic gzip (mtime 0, no name, OS byte 'unix') of `src` into `dst`.
 
     Returns (sha256 of the uncompressed bytes, sha256 of the compressed bytes, compressed size).

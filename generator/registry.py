@@ -64,7 +64,10 @@ class Ref:
 
 def parse_ref(ref: str) -> Ref:
     """'127.0.0.1:5000/gen/debian:bookworm[@sha256:..]' -> Ref. The host part is required."""
-    rest, digest = (ref.split("@", 1) + [None])[:2] if "@" in ref else (ref, None)
+    digest: str | None = None
+    rest = ref
+    if "@" in ref:
+        rest, digest = ref.split("@", 1)
     first, _, path = rest.partition("/")
     if not path or not ("." in first or ":" in first or first == "localhost"):
         raise ToolError(f"image reference '{ref}' names no registry host",
@@ -91,7 +94,7 @@ class ResolvedImage:
 def _request(url: str, *, method: str = "GET", accept: str = ACCEPT) -> tuple[bytes, Any]:
     req = urllib.request.Request(url, method=method, headers={"Accept": accept})
     try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:  # noqa: S310 - http(s) only
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
             return resp.read(), resp.headers
     except urllib.error.HTTPError as exc:
         body = exc.read()[:2000].decode("utf-8", "replace")
@@ -180,7 +183,7 @@ def fetch_blob(ref_text: str, digest: str, dst: Path) -> None:
     h = hashlib.sha256()
     tmp = dst.with_name(dst.name + ".partial")
     try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp, open(tmp, "wb") as out:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp, open(tmp, "wb") as out:
             while chunk := resp.read(1 << 20):
                 h.update(chunk)
                 out.write(chunk)

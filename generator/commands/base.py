@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.base import build_base
+from generator.lockfiles import read_lockset
 from generator.report import Report
 
 
@@ -48,4 +49,14 @@ def run(args: argparse.Namespace) -> Report:
     report.say(f"  manifest {result.manifest_digest} ({result.pinned})")
     report.say("  pushed to the registry, digest preserved" if result.pushed
                else f"  not pushed; OCI layout at {result.layout}")
+    locks = read_lockset(Path(args.project))
+    pinned = [p for p in locks.images.pins if p.ref == result.ref]
+    drift = [p for p in pinned if p.index_digest != result.index_digest]
+    report.data["matches_lock"] = None if not pinned else not drift
+    if drift:
+        report.say(f"  warning: lockfiles/images.lock pins {drift[0].index_digest} for this tag; "
+                   "the Debian mirror moved since it was locked (fix: keep the old image, or "
+                   "run `gen lock --update` to re-pin)")
+    elif pinned:
+        report.say("  matches lockfiles/images.lock")
     return report
