@@ -30,6 +30,8 @@ COMMAND_MODULES = (
     "verify",
     "validate",
     "release",
+    "verify_release",
+    "keygen",
     "export",
 )
 
@@ -105,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("gen: interrupted\n")
         return 130
-    report.emit(sys.stdout, as_json=as_json)
+    report.emit(sys.stdout, as_json=bool(getattr(args, "json", False)))
     return report.exit_code
 
 

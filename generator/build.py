@@ -1,0 +1,333 @@
+"""`gen build`: hermetic image builds, normalized, cached by input hash, pushed by digest.
+
+For each task:
+1. The *input key* is computed without building: the sha256 of every file of the build context
+   (the rendered `Dockerfile`, `gen/`, `files/`), the sha256 of every locked artifact staged into
+   `vendor/` (from the lockfiles: debs, wheels, source), the platform, SOURCE_DATE_EPOCH, the
+   engine and its version, and the normalizer version. The base image digest is in the
+   Dockerfile's `FROM`. A key already in `.gen/build/cache/` is a cache hit: nothing is built.
+2. The context is staged into a temp dir: the rendered files plus `vendor/` copied from the
+   content-addressed store (each verified by sha256), modes fixed, mtimes set to the epoch.
+   Tests and the solution are never part of it.
+3. The engine builds with the network off; the result is exported as an OCI layout.
+4. The image is normalized (`generator.normalize`); its manifest digest is the identity.
+5. It is pushed to `<registry>/<task id>` with its digest preserved, and recorded in
+   `.gen/build/images.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator import registry
+from generator.cas import Store, default_store
+from generator.engines import BuildRequest, Engine, get_engine
+from generator.errors import InputError, ToolError
+from generator.fetch import artifact_names
+from generator.fsutil import atomic_write
+from generator.images import BuiltImage, load_images, save_images
+from generator.lockfiles import LockSet, read_lockset
+from generator.normalize import NORMALIZER_VERSION, KnownLayer, NormalizeStats, normalize_image
+from generator.oci import Descriptor, Layout
+from generator.spec import Project, SweTask, Task, load_project
+
+__all__ = ["BuildOutcome", "Conditions", "build_project", "build_task_image", "input_key",
+           "stage_context"]
+
+# Rendered files that are not part of the image's build context (the agent never sees them).
+NOT_IN_CONTEXT = ("tests", "solution.sh", "solution", "run-tests.sh", "eval.sh", "task.yaml",
+                  "docker-compose.yaml", "README.md")
+CACHE_DIR = Path(".gen") / "build" / "cache"
+OCI_DIR = Path(".gen") / "build" / "oci"
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """How a build's surroundings are varied (verify-reproducible builds twice, differently)."""
+
+    reverse_order: bool = False  # write the context's files in reverse order
+    umask: int | None = None
+    env: dict[str, str] = field(default_factory=dict)  # TZ, LANG ... of the engine process
+    isolated: bool = False  # no storage / cache shared with any other build
+
+    def describe(self) -> dict[str, Any]:
+        return {"reverse_file_order": self.reverse_order,
+                "umask": None if self.umask is None else oct(self.umask),
+                "env": dict(self.env), "isolated_storage": self.isolated}
+
+
+@dataclass
+class BuildOutcome:
+    task: str
+    image: BuiltImage
+    cached: bool
+    seconds: float
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Vendored:
+    path: str  # relative to the context: vendor/debs/x.deb
+    sha256: str  # hex
+
+
+def vendored_files(task: Task, locks: LockSet, names: dict[str, str],
+                   store: Store | None = None) -> list[Vendored]:
+    """What `vendor/` holds for a task, from its locks (no network)."""
+    out: list[Vendored] = []
+    apt = locks.apt(task.id) if task.environment.apt else None
+    if apt is not None:
+        out += [Vendored(f"vendor/debs/{p.filename}", p.sha256) for p in apt.packages]
+    py = locks.python(task.id) if task.environment.python else None
+    if py is not None:
+        for pin in py.pins:
+            have = [h.split(":", 1)[1] for h in pin.hashes
+                    if h.split(":", 1)[1] in names and names[h.split(":", 1)[1]].endswith(".whl")]
+            if not have:
+                raise InputError(f"task '{task.id}': no fetched wheel for "
+                                 f"{pin.name}=={pin.version}",
+                                 file=f"lockfiles/tasks/{task.id}/requirements.txt",
+                                 field=pin.name, hint="run `gen fetch`")
+            out.append(Vendored(f"vendor/wheels/{names[have[0]]}", have[0]))
+    if isinstance(task, SweTask):
+        src = locks.source(task.id)
+        if src is not None:
+            out.append(Vendored(f"vendor/source/{src.filename}", src.sha256))
+    return sorted(out, key=lambda v: v.path)
+
+
+def _context_files(task_dir: Path) -> list[Path]:
+    files = []
+    for p in sorted(task_dir.rglob("*")):
+        rel = p.relative_to(task_dir)
+        if rel.parts[0] in NOT_IN_CONTEXT or p.is_dir():
+            continue
+        files.append(p)
+    return files
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def input_key(task_dir: Path, vendored: Sequence[Vendored], *, platform: str, epoch: int,
+              engine: str) -> str:
+    h = hashlib.sha256()
+    h.update(f"gen-build-key/1\nnormalizer {NORMALIZER_VERSION}\nengine {engine}\n"
+             f"platform {platform}\nepoch {epoch}\n".encode())
+    for p in _context_files(task_dir):
+        rel = p.relative_to(task_dir).as_posix()
+        mode = "755" if os.access(p, os.X_OK) else "644"
+        h.update(f"file {rel} {mode} {_sha256(p)}\n".encode())
+    for v in vendored:
+        h.update(f"vendor {v.path} {v.sha256}\n".encode())
+    return "sha256:" + h.hexdigest()
+
+
+def stage_context(task_dir: Path, vendored: Sequence[Vendored], store: Store, dest: Path, *,
+                  epoch: int, reverse_order: bool = False) -> None:
+    """Copy the build context into `dest` (files verified, modes fixed, mtimes = epoch)."""
+    jobs: list[tuple[Path, Path, int, str | None]] = []
+    for p in _context_files(task_dir):
+        mode = 0o755 if os.access(p, os.X_OK) else 0o644
+        jobs.append((p, dest / p.relative_to(task_dir), mode, None))
+    for v in vendored:
+        if not store.has(v.sha256, verify=False):
+            raise ToolError(f"{v.path} (sha256 {v.sha256[:12]}) is not in the store {store.root}",
+                            hint="run `gen fetch`")
+        jobs.append((store.path(v.sha256), dest / v.path, 0o644, v.sha256))
+    if reverse_order:
+        jobs.reverse()
+    for src, dst, mode, want in jobs:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        h = hashlib.sha256()
+        with open(src, "rb") as fi, open(dst, "wb") as fo:
+            while chunk := fi.read(1 << 20):
+                h.update(chunk)
+                fo.write(chunk)
+        if want is not None and h.hexdigest() != want:
+            raise ToolError(f"{dst.relative_to(dest)} in the store does not hash to {want[:12]}",
+                            hint="the store is corrupted: delete it and run `gen fetch`")
+        os.chmod(dst, mode)
+    for d in sorted({p for p in dest.rglob("*") if p.is_dir()} | {dest}, reverse=True):
+        os.chmod(d, 0o755)
+    for p in [*dest.rglob("*"), dest]:
+        os.utime(p, (epoch, epoch), follow_symlinks=False)
+
+
+# --------------------------------------------------------------------------------------
+# The base image's layers: already normalized, reused as they are
+# --------------------------------------------------------------------------------------
+
+_KNOWN: dict[str, list[KnownLayer]] = {}
+
+
+def known_base_layers(dockerfile: Path, store: Store) -> list[KnownLayer]:
+    """Layers of the FROM image (fetched once into the store, verified)."""
+    ref = next((ln.split()[1] for ln in dockerfile.read_text().splitlines()
+                if ln.startswith("FROM ")), None)
+    if ref is None or "@sha256:" not in ref:
+        return []
+    if ref in _KNOWN:
+        return _KNOWN[ref]
+    parsed = registry.parse_ref(ref)
+    assert parsed.digest is not None
+    _, _, manifest = registry.get_manifest(parsed, parsed.digest)
+    cfg_hex = manifest["config"]["digest"].split(":", 1)[1]
+    if not store.has(cfg_hex):
+        registry.fetch_blob(ref, manifest["config"]["digest"], store.root / "sha256" / cfg_hex)
+    config = json.loads(store.path(cfg_hex).read_bytes())
+    out = []
+    for desc, diff_id in zip(manifest["layers"], config["rootfs"]["diff_ids"], strict=True):
+        hexd = desc["digest"].split(":", 1)[1]
+        if not store.has(hexd, verify=False):
+            (store.root / "sha256").mkdir(parents=True, exist_ok=True)
+            registry.fetch_blob(ref, desc["digest"], store.root / "sha256" / hexd)
+        out.append(KnownLayer(diff_id, Descriptor(desc["mediaType"], desc["digest"],
+                                                  int(desc["size"])), store.path(hexd)))
+    _KNOWN[ref] = out
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# One build
+# --------------------------------------------------------------------------------------
+
+
+def build_task_image(project: Project, task: Task, engine: Engine, *, engine_id: str,
+                     out_layout: Path, work: Path, store: Store, names: dict[str, str],
+                     locks: LockSet, conditions: Conditions = Conditions()) -> \
+        tuple[Descriptor, NormalizeStats, str]:
+    """Stage, build, export and normalize one task; returns (descriptor, stats, key)."""
+    cfg = project.config
+    task_dir = cfg.path / "dataset" / task.id
+    if not (task_dir / "Dockerfile").is_file():
+        raise InputError(f"task '{task.id}' is not rendered (no dataset/{task.id}/Dockerfile)",
+                         file=f"dataset/{task.id}", hint="run `gen render`")
+    vendored = vendored_files(task, locks, names, store)
+    key = input_key(task_dir, vendored, platform=cfg.platforms[0],
+                    epoch=cfg.source_date_epoch, engine=engine_id)
+    ctx = work / "context"
+    old_umask = os.umask(conditions.umask) if conditions.umask is not None else None
+    try:
+        stage_context(task_dir, vendored, store, ctx, epoch=cfg.source_date_epoch,
+                      reverse_order=conditions.reverse_order)
+    finally:
+        if old_umask is not None:
+            os.umask(old_umask)
+    raw = work / "raw"
+    engine.build(BuildRequest(context=ctx, out_layout=raw, ref_name="image",
+                              epoch=cfg.source_date_epoch, platform=cfg.platforms[0],
+                              isolated=conditions.isolated, env=dict(conditions.env),
+                              umask=conditions.umask))
+    known = known_base_layers(ctx / "Dockerfile", store)
+    image = Layout.open(raw).image("image")
+    desc, stats = normalize_image(image, Layout.create(out_layout), epoch=cfg.source_date_epoch,
+                                  ref_name=task.id, known=known)
+    shutil.rmtree(raw, ignore_errors=True)
+    shutil.rmtree(ctx, ignore_errors=True)
+    return desc, stats, key
+
+
+def _cache_record(project_dir: Path, key: str) -> dict[str, Any] | None:
+    path = project_dir / CACHE_DIR / (key.split(":", 1)[1] + ".json")
+    try:
+        rec: dict[str, Any] = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    layout = project_dir / rec.get("layout", "")
+    if not (layout / "blobs" / "sha256" / rec["digest"].split(":", 1)[1]).is_file():
+        return None
+    return rec
+
+
+def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
+                  engine_name: str = "auto", jobs: int = 1, push: bool = True,
+                  rebuild: bool = False, store: Store | None = None,
+                  progress: Callable[[int], None] | None = None) -> tuple[str, list[BuildOutcome]]:
+    """Build every (or the named) task; returns (engine id, outcomes)."""
+    project = load_project(Path(project_dir))
+    root = project.root
+    tasks = [t for t in project.tasks if not only or t.id in only]
+    if only:
+        missing = sorted(set(only) - {t.id for t in tasks})
+        if missing:
+            raise InputError(f"no task '{missing[0]}'", file="tasks/",
+                             hint="name a directory under tasks/")
+    store = store or default_store(root)
+    locks = read_lockset(root)
+    names = artifact_names(root)
+    state = root / ".gen" / "build"
+    state.mkdir(parents=True, exist_ok=True)
+    engine = get_engine(engine_name, state)
+    engine_id = engine.version()
+    repo_base = project.config.registry
+    images = load_images(root)
+    outcomes: list[BuildOutcome] = []
+
+    def one(task: Task) -> BuildOutcome:
+        t0 = time.perf_counter()
+        task_dir = root / "dataset" / task.id
+        vendored = vendored_files(task, locks, names, store)
+        key = input_key(task_dir, vendored, platform=project.config.platforms[0],
+                        epoch=project.config.source_date_epoch, engine=engine_id)
+        hexkey = key.split(":", 1)[1]
+        rec = None if rebuild else _cache_record(root, key)
+        cached = rec is not None
+        if rec is None:
+            layout_rel = (OCI_DIR / hexkey).as_posix()
+            layout = root / layout_rel
+            with tempfile.TemporaryDirectory(prefix=f"build-{task.id}-", dir=state) as tmp:
+                tmp_layout = Path(tmp) / "oci"
+                desc, stats, _ = build_task_image(project, task, engine, engine_id=engine_id,
+                                                  out_layout=tmp_layout, work=Path(tmp),
+                                                  store=store, names=names, locks=locks)
+                if layout.exists():
+                    shutil.rmtree(layout)
+                layout.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp_layout, layout)
+            rec = {"task": task.id, "key": key, "digest": desc.digest, "layout": layout_rel,
+                   "engine": engine_id, "platform": project.config.platforms[0],
+                   "normalize": stats.summary(), "pushed": []}
+        repository = f"{repo_base}/{task.id}" if repo_base else f"localhost/gen/{task.id}"
+        if push and repo_base and repository not in rec.get("pushed", []):
+            dest = f"{repository}:build-{hexkey[:20]}"
+            registry.push_layout(root / rec["layout"], task.id, dest, all_platforms=False)
+            got = registry.resolve(dest)
+            if got.digest != rec["digest"]:
+                raise ToolError(f"the registry serves {got.digest} for {dest}, not the pushed "
+                                f"{rec['digest']}", hint="check what else pushes to it")
+            rec["pushed"] = sorted({*rec.get("pushed", []), repository})
+        if not cached or push:
+            atomic_write(root / CACHE_DIR / f"{hexkey}.json",
+                         (json.dumps(rec, indent=2, sort_keys=True) + "\n").encode())
+        image = BuiltImage(task=task.id, ref=f"{repository}@{rec['digest']}",
+                           repository=repository, digest=rec["digest"],
+                           platform=rec["platform"], key=key, engine=rec["engine"],
+                           layout=rec["layout"])
+        if progress:
+            progress(1)
+        return BuildOutcome(task.id, image, cached, time.perf_counter() - t0,
+                            rec.get("normalize", {}))
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for outcome in pool.map(one, tasks):
+            outcomes.append(outcome)
+            images[outcome.task] = outcome.image
+    ids = {t.id for t in project.tasks}
+    save_images(root, {k: v for k, v in images.items() if k in ids})
+    return engine_id, outcomes

@@ -1,0 +1,286 @@
+"""Container engines behind one interface: build a context into an OCI image layout.
+
+- `buildah`: daemonless, `bud --timestamp <epoch>` (natively reproducible), its own storage
+  root per build when asked (no shared cache), RUN steps with `--network none`.
+- `docker`: the Docker Engine through the CLI (`/usr/bin/docker`; the docker SDK cannot drive
+  BuildKit), `DOCKER_BUILDKIT=1`, `--network none`, `--no-cache`; the image is exported with
+  `docker save` and converted to an OCI layout by skopeo. Its raw output is not reproducible
+  (timestamps, whiteouts); gen's normalizer makes it so.
+- `buildx`: `docker buildx build --output type=oci,rewrite-timestamp=true` with BuildKit
+  >= 0.13, used when the buildx plugin is present.
+
+Nothing else in gen runs an engine: build/verify/validate go through `get_engine()`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from generator import proc
+from generator.errors import ToolError, UsageError
+
+__all__ = ["ENGINES", "BuildRequest", "Engine", "available_engines", "get_engine"]
+
+DOCKER_CLI = os.environ.get("GEN_DOCKER_CLI", "/usr/bin/docker")
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    context: Path  # the staged build context (Dockerfile at its root)
+    out_layout: Path  # OCI layout directory to create
+    ref_name: str  # the ref name inside the layout's index.json
+    epoch: int  # SOURCE_DATE_EPOCH
+    platform: str = "linux/amd64"
+    network: bool = False
+    isolated: bool = False  # fresh storage / builder state: nothing shared with other builds
+    env: dict[str, str] = field(default_factory=dict)  # extra env of the engine process
+    umask: int | None = None
+    timeout: float = 3600
+
+
+class Engine(Protocol):
+    name: str
+
+    def available(self) -> str | None:
+        """None when usable, else why not (one line)."""
+
+    def version(self) -> str: ...
+
+    def build(self, req: BuildRequest) -> None:
+        """Build req.context into an OCI layout at req.out_layout (one image, ref_name)."""
+
+
+def _umask_preexec(umask: int | None):  # type: ignore[no-untyped-def]
+    if umask is None:
+        return None
+
+    def set_umask() -> None:
+        os.umask(umask)
+
+    return set_umask
+
+
+def _run(cmd: list[str], *, what: str, req: BuildRequest, extra: dict[str, str] | None = None,
+         cwd: Path | None = None) -> str:
+    env = dict(os.environ)
+    env.update(req.env)
+    env.update(extra or {})
+    import subprocess
+
+    try:
+        result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                                timeout=req.timeout, preexec_fn=_umask_preexec(req.umask),
+                                check=False)
+    except FileNotFoundError as exc:
+        raise ToolError(f"cannot {what}: '{cmd[0]}' not found",
+                        hint="run `bash scripts/infra.sh install`") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ToolError(f"cannot {what}: timed out after {req.timeout:.0f}s",
+                        hint="raise the build timeout or look for a hanging RUN step") from exc
+    if result.returncode != 0:
+        lines = [ln for ln in (result.stderr or result.stdout).splitlines() if ln.strip()]
+        tail = " | ".join(lines[-6:])
+        raise ToolError(f"cannot {what}: {Path(cmd[0]).name} exited {result.returncode}: {tail}",
+                        hint="read the build log above; fix the task's Dockerfile or locks")
+    return result.stdout
+
+
+# --------------------------------------------------------------------------------------
+# buildah
+# --------------------------------------------------------------------------------------
+
+
+class Buildah:
+    name = "buildah"
+
+    def __init__(self, state: Path) -> None:
+        self.state = state  # shared storage root for non-isolated builds
+
+    def available(self) -> str | None:
+        if shutil.which("buildah") is None:
+            return "buildah is not installed (fix: bash scripts/infra.sh install)"
+        return None
+
+    def version(self) -> str:
+        out = proc.run(["buildah", "--version"], what="ask buildah its version").stdout
+        m = re.search(r"version (\S+)", str(out))
+        return f"buildah {m.group(1) if m else '?'}"
+
+    def _storage(self, root: Path) -> list[str]:
+        return ["--root", str(root / "root"), "--runroot", str(root / "run"),
+                "--storage-driver", os.environ.get("GEN_BUILDAH_DRIVER", "overlay")]
+
+    def build(self, req: BuildRequest) -> None:
+        tmp_root: Path | None = None
+        if req.isolated:
+            self.state.parent.mkdir(parents=True, exist_ok=True)
+            tmp_root = Path(tempfile.mkdtemp(prefix="buildah-", dir=self.state.parent))
+            root = tmp_root
+        else:
+            root = self.state
+            root.mkdir(parents=True, exist_ok=True)
+        tag = f"localhost/gen-build/{uuid.uuid4().hex[:12]}:latest"
+        storage = self._storage(root)
+        net = [] if req.network else ["--network", "none"]
+        try:
+            _run(["buildah", *storage, "bud", "--quiet", "--no-cache", "--pull-always",
+                  "--tls-verify=false", "--timestamp", str(req.epoch),
+                  "--build-arg", f"SOURCE_DATE_EPOCH={req.epoch}", "--platform", req.platform,
+                  *net, "--format", "oci", "-t", tag, "-f", str(req.context / "Dockerfile"),
+                  str(req.context)], what="build with buildah", req=req)
+            req.out_layout.parent.mkdir(parents=True, exist_ok=True)
+            _run(["buildah", *storage, "push", "--quiet", "--format", "oci",
+                  "--disable-compression", tag,
+                  f"oci:{req.out_layout}:{req.ref_name}"],
+                 what="export the buildah image as an OCI layout", req=req)
+        finally:
+            import subprocess
+
+            subprocess.run(["buildah", *storage, "rmi", "-f", tag], capture_output=True,
+                           check=False)
+            if tmp_root is not None:
+                subprocess.run(["buildah", *storage, "rmi", "-a", "-f"], capture_output=True,
+                               check=False)
+                shutil.rmtree(tmp_root, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------
+# Docker Engine (CLI)
+# --------------------------------------------------------------------------------------
+
+
+class Docker:
+    """One daemon: isolated builds run one at a time, each after `builder prune` (BuildKit
+    merges identical concurrent solves, so two concurrent builds would not be independent)."""
+
+    name = "docker"
+    _isolated_lock = threading.Lock()
+
+    def available(self) -> str | None:
+        if not Path(DOCKER_CLI).exists():
+            return f"{DOCKER_CLI} is missing (fix: bash scripts/infra.sh install)"
+        r = proc.run([DOCKER_CLI, "version", "--format", "{{.Server.Version}}"],
+                     what="reach the Docker engine", check=False)
+        if r.returncode != 0:
+            return ("no Docker engine answers at "
+                    f"{os.environ.get('DOCKER_HOST', 'unix:///var/run/docker.sock')} (fix: "
+                    "bash scripts/infra.sh up; eval \"$(bash scripts/infra.sh env)\")")
+        if shutil.which("skopeo") is None:
+            return "skopeo is not installed (fix: bash scripts/infra.sh install)"
+        return None
+
+    def version(self) -> str:
+        out = proc.run([DOCKER_CLI, "version", "--format", "{{.Server.Version}}"],
+                       what="ask the Docker engine its version").stdout
+        return f"docker {str(out).strip()}"
+
+    def build(self, req: BuildRequest) -> None:
+        if not req.isolated:
+            self._build(req)
+            return
+        with self._isolated_lock:
+            import subprocess
+
+            subprocess.run([DOCKER_CLI, "builder", "prune", "-a", "-f"], capture_output=True,
+                           check=False)
+            self._build(req)
+
+    def _build(self, req: BuildRequest) -> None:
+        tag = f"gen-build/{uuid.uuid4().hex[:12]}:latest"
+        net = [] if req.network else ["--network", "none"]
+        with tempfile.TemporaryDirectory(prefix="gen-docker-", dir=req.out_layout.parent) as tmp:
+            archive = Path(tmp) / "image.tar"
+            try:
+                _run([DOCKER_CLI, "build", "--quiet", "--no-cache", "--pull",
+                      "--build-arg", f"SOURCE_DATE_EPOCH={req.epoch}", "--platform",
+                      req.platform, *net, "-t", tag, "-f", str(req.context / "Dockerfile"),
+                      str(req.context)], what="build with docker", req=req,
+                     extra={"DOCKER_BUILDKIT": "1", "SOURCE_DATE_EPOCH": str(req.epoch)})
+                _run([DOCKER_CLI, "save", "-o", str(archive), tag],
+                     what="export the docker image", req=req)
+            finally:
+                import subprocess
+
+                subprocess.run([DOCKER_CLI, "rmi", "-f", tag], capture_output=True, check=False)
+            _run(["skopeo", "copy", "--quiet", "--dest-decompress", f"docker-archive:{archive}",
+                  f"oci:{req.out_layout}:{req.ref_name}"],
+                 what="convert the docker image to an OCI layout", req=req)
+
+
+# --------------------------------------------------------------------------------------
+# docker buildx (BuildKit >= 0.13)
+# --------------------------------------------------------------------------------------
+
+
+class Buildx:
+    name = "buildx"
+
+    def available(self) -> str | None:
+        r = proc.run([DOCKER_CLI, "buildx", "version"], what="look for docker buildx",
+                     check=False) if Path(DOCKER_CLI).exists() else None
+        if r is None or r.returncode != 0:
+            return "docker buildx is not installed (the Docker CLI here has no buildx plugin)"
+        return None
+
+    def version(self) -> str:
+        out = proc.run([DOCKER_CLI, "buildx", "version"], what="ask buildx its version").stdout
+        return " ".join(str(out).split()[:2])
+
+    def build(self, req: BuildRequest) -> None:
+        with tempfile.TemporaryDirectory(prefix="gen-buildx-", dir=req.out_layout.parent) as tmp:
+            out = Path(tmp) / "image.tar"
+            net = [] if req.network else ["--network", "none"]
+            _run([DOCKER_CLI, "buildx", "build", "--no-cache", "--platform", req.platform, *net,
+                  "--build-arg", f"SOURCE_DATE_EPOCH={req.epoch}", "--provenance=false",
+                  "--sbom=false", "--output",
+                  f"type=oci,dest={out},rewrite-timestamp=true",
+                  "-f", str(req.context / "Dockerfile"), str(req.context)],
+                 what="build with docker buildx", req=req,
+                 extra={"SOURCE_DATE_EPOCH": str(req.epoch)})
+            _run(["skopeo", "copy", "--quiet", f"oci-archive:{out}",
+                  f"oci:{req.out_layout}:{req.ref_name}"],
+                 what="unpack the buildx OCI archive", req=req)
+
+
+ENGINES = ("buildah", "docker", "buildx")
+
+
+def get_engine(name: str, state: Path) -> Engine:
+    """`auto` picks the first available of buildah, buildx, docker."""
+    candidates: dict[str, Engine] = {"buildah": Buildah(state / "buildah"), "docker": Docker(),
+                                     "buildx": Buildx()}
+    if name == "auto":
+        reasons = []
+        for n in ("buildah", "buildx", "docker"):
+            why = candidates[n].available()
+            if why is None:
+                return candidates[n]
+            reasons.append(why)
+        raise ToolError("no container engine is usable: " + "; ".join(reasons),
+                        hint="bash scripts/infra.sh up")
+    if name not in candidates:
+        raise UsageError(f"unknown engine '{name}'",
+                         hint=f"use one of: auto, {', '.join(ENGINES)}")
+    engine = candidates[name]
+    why = engine.available()
+    if why is not None:
+        raise ToolError(f"engine {name} is not usable: {why}")
+    return engine
+
+
+def available_engines(state: Path) -> dict[str, str | None]:
+    """name -> None if usable, else the reason it is not."""
+    out: dict[str, str | None] = {}
+    engines: list[tuple[str, Engine]] = [("buildah", Buildah(state / "buildah")),
+                                         ("docker", Docker()), ("buildx", Buildx())]
+    for n, e in engines:
+        out[n] = e.available()
+    return out

@@ -1,0 +1,175 @@
+"""`gen verify-reproducible`: build every task twice from scratch, differently, and compare.
+
+Build A and build B of a task share nothing (each has its own engine storage, build directory
+and staged context) and differ in what should not matter:
+- the order the context's files are written in (B writes them in reverse),
+- the umask (A 022, B 077) of staging and of the engine,
+- TZ and LANG/LC_ALL of the engine process,
+- the build directory (two temp dirs) and the clock (B starts at least 2 s after A),
+- optionally the engine (`--cross-engine`: B uses another engine).
+Both results are normalized; their manifest digests must be equal. The report also says
+whether the engines' raw outputs were already identical. On a mismatch, `generator.imagediff`
+explains it: config fields, and per layer the files added, removed or changed (content, mode,
+owner, mtime, link target, xattrs).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator.build import Conditions, build_task_image
+from generator.cas import Store, default_store
+from generator.engines import Engine, get_engine
+from generator.errors import InputError, ToolError
+from generator.fetch import artifact_names
+from generator.fsutil import atomic_write
+from generator.imagediff import ImageDiff, compare_images
+from generator.lockfiles import read_lockset
+from generator.oci import Layout
+from generator.spec import Task, load_project
+
+__all__ = ["CONDITIONS_A", "CONDITIONS_B", "TaskVerdict", "VerifyResult", "verify_project"]
+
+REPORT_FILE = Path(".gen") / "verify" / "report.json"
+CONDITIONS_A = Conditions(reverse_order=False, umask=0o022,
+                          env={"TZ": "UTC", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"},
+                          isolated=True)
+CONDITIONS_B = Conditions(reverse_order=True, umask=0o077,
+                          env={"TZ": "Pacific/Kiritimati", "LANG": "de_DE.UTF-8",
+                               "LC_ALL": "de_DE.UTF-8"}, isolated=True)
+CLOCK_OFFSET_SEC = 2.0
+
+
+@dataclass
+class TaskVerdict:
+    task: str
+    identical: bool
+    raw_identical: bool
+    digest_a: str
+    digest_b: str
+    raw_a: str
+    raw_b: str
+    engine_a: str
+    engine_b: str
+    seconds: dict[str, float] = field(default_factory=dict)
+    normalized_a: dict[str, Any] = field(default_factory=dict)
+    normalized_b: dict[str, Any] = field(default_factory=dict)
+    diff: ImageDiff | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task": self.task, "identical": self.identical,
+                "raw_identical": self.raw_identical, "digest_a": self.digest_a,
+                "digest_b": self.digest_b, "raw_digest_a": self.raw_a,
+                "raw_digest_b": self.raw_b, "engine_a": self.engine_a,
+                "engine_b": self.engine_b, "seconds": self.seconds,
+                "normalized_a": self.normalized_a, "normalized_b": self.normalized_b,
+                "diff": self.diff.to_json() if self.diff else None}
+
+
+@dataclass
+class VerifyResult:
+    verdicts: list[TaskVerdict]
+    conditions: dict[str, Any]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(v.identical for v in self.verdicts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "conditions": self.conditions, "seconds": round(self.seconds, 3),
+                "tasks": {v.task: v.to_json() for v in self.verdicts}}
+
+
+def _other_engine(name: str, state: Path) -> Engine:
+    for cand in ("docker", "buildah", "buildx"):
+        if cand == name:
+            continue
+        try:
+            return get_engine(cand, state)
+        except ToolError:
+            continue
+    raise ToolError(f"--cross-engine needs a second engine besides {name}",
+                    hint="bash scripts/infra.sh up (buildah and docker)")
+
+
+def verify_project(project_dir: Path, *, only: Sequence[str] | None = None,
+                   engine_name: str = "auto", cross_engine: bool = False,
+                   store: Store | None = None, keep: Path | None = None,
+                   progress: Callable[[int], None] | None = None) -> VerifyResult:
+    t_all = time.perf_counter()
+    project = load_project(Path(project_dir))
+    root = project.root
+    tasks: list[Task] = [t for t in project.tasks if not only or t.id in only]
+    if only and len(tasks) != len(set(only)):
+        missing = sorted(set(only) - {t.id for t in tasks})
+        raise InputError(f"no task '{missing[0]}'", file="tasks/",
+                         hint="name a directory under tasks/")
+    store = store or default_store(root)
+    locks = read_lockset(root)
+    names = artifact_names(root)
+    state = root / ".gen" / "verify"
+    state.mkdir(parents=True, exist_ok=True)
+    engine_a = get_engine(engine_name, root / ".gen" / "build")
+    engine_b = _other_engine(engine_a.name, root / ".gen" / "build") if cross_engine \
+        else engine_a
+    id_a, id_b = engine_a.version(), engine_b.version()
+    verdicts: list[TaskVerdict] = []
+    for task in tasks:
+        with tempfile.TemporaryDirectory(prefix=f"{task.id}-a-", dir=state) as ta, \
+                tempfile.TemporaryDirectory(prefix=f"{task.id}-b-", dir=state) as tb:
+            wa, wb = Path(ta), Path(tb)
+            t0 = time.perf_counter()
+            times: dict[str, float] = {}
+
+            def run(side: str, engine: Engine, eid: str, work: Path, cond: Conditions,
+                    task: Task = task, times: dict[str, float] = times) -> Any:
+                if side == "b":
+                    time.sleep(CLOCK_OFFSET_SEC)
+                s0 = time.perf_counter()
+                out = build_task_image(project, task, engine, engine_id=eid,
+                                       out_layout=work / "normalized", work=work, store=store,
+                                       names=names, locks=locks, conditions=cond)
+                times[f"build_{side}"] = round(time.perf_counter() - s0, 3)
+                return out
+
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                fa = pool.submit(run, "a", engine_a, id_a, wa, CONDITIONS_A)
+                fb = pool.submit(run, "b", engine_b, id_b, wb, CONDITIONS_B)
+                da, sa, _ = fa.result()
+                db, sb, _ = fb.result()
+            times["normalize_a"] = round(sa.seconds, 3)
+            times["normalize_b"] = round(sb.seconds, 3)
+            la, lb = Layout(wa / "normalized"), Layout(wb / "normalized")
+            diff = compare_images(la, da, lb, db)
+            times["compare"] = round(diff.seconds, 3)
+            times["total"] = round(time.perf_counter() - t0, 3)
+            verdict = TaskVerdict(task.id, da.digest == db.digest, sa.raw_digest == sb.raw_digest,
+                                  da.digest, db.digest, sa.raw_digest, sb.raw_digest, id_a, id_b,
+                                  times, sa.summary(), sb.summary(),
+                                  None if diff.identical else diff)
+            verdicts.append(verdict)
+            if keep is not None:
+                for side, w in (("a", wa), ("b", wb)):
+                    dest = keep / task.id / side
+                    shutil.rmtree(dest, ignore_errors=True)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copytree(w / "normalized", dest)
+        if progress:
+            progress(1)
+    conditions = {"a": {**CONDITIONS_A.describe(), "engine": id_a},
+                  "b": {**CONDITIONS_B.describe(), "engine": id_b,
+                        "started_after_a_sec": CLOCK_OFFSET_SEC}}
+    result = VerifyResult(verdicts, conditions, time.perf_counter() - t_all)
+    atomic_write(root / REPORT_FILE,
+                 (json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n").encode())
+    return result
+
