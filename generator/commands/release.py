@@ -1,0 +1,77 @@
+"""`gen release`: a signed manifest of every dataset file and image digest, plus an archive."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from generator.errors import UsageError
+from generator.release import make_release
+from generator.report import Report
+from generator.sign import load_private_key, load_signing_config, resolve_identity_token
+
+
+def register(sub: Any) -> None:
+    from generator.cli import add_common
+
+    p: argparse.ArgumentParser = sub.add_parser(
+        "release", help="write a signed manifest of the dataset, its images and an archive",
+        description="Hash every file of dataset/, every built image digest, the lockfiles and "
+        "the validation/reproducibility reports into manifest.json (RFC 8785), sign an in-toto "
+        "Statement (SLSA provenance v1) over it as a Sigstore bundle, and write a deterministic "
+        "archive of the dataset beside it. Everything is written to a temp directory and "
+        "renamed into place.")
+    add_common(p)
+    p.add_argument("--sign", choices=("keyless", "key", "none"), default="keyless",
+                   help="keyless: Sigstore (Fulcio + Rekor, OIDC identity); key: an Ed25519 or "
+                        "P-256 key (--key); none: unsigned (default: keyless)")
+    p.add_argument("--key", metavar="FILE", help="PEM private key for --sign key "
+                   "($GEN_KEY_PASSWORD if encrypted)")
+    p.add_argument("--trust-config", metavar="FILE",
+                   help="keyless: a Sigstore ClientTrustConfig JSON (private instance); "
+                        "default: the public-good instance")
+    p.add_argument("--identity-token", metavar="TOKEN|@FILE",
+                   help="keyless: the OIDC token (default: $GEN_IDENTITY_TOKEN, "
+                        "$SIGSTORE_IDENTITY_TOKEN, then the CI's ambient credentials)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="release directory, outside dataset/ (e.g. release)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> Report:
+    project = Path(args.project)
+    key = trust = token = None
+    if args.sign == "key":
+        if not args.key:
+            raise UsageError("--sign key needs --key FILE", hint="create one with `gen keygen`")
+        key = load_private_key(Path(args.key))
+    elif args.key:
+        raise UsageError("--key is only for --sign key")
+    if args.sign == "keyless":
+        token = resolve_identity_token(args.identity_token)
+        trust = load_signing_config(Path(args.trust_config) if args.trust_config else None)
+    elif args.trust_config or args.identity_token:
+        raise UsageError("--trust-config and --identity-token are only for --sign keyless")
+    res = make_release(project, Path(args.out), sign=args.sign, key=key, trust_config=trust,
+                       identity_token=token)
+    report = Report("release")
+    report.data = {
+        "out": str(res.out), "manifest": str(res.out / "manifest.json"),
+        "manifest_sha256": res.manifest_sha256, "files": res.files, "images": res.images,
+        "archive": str(res.out / res.archive), "archive_sha256": res.archive_sha256,
+        "sign": res.sign, "bundle": str(res.bundle) if res.bundle else None,
+        "signer": res.signer.to_json() if res.signer else None, "reports": res.reports,
+    }
+    report.say(f"manifest {res.out / 'manifest.json'}: {res.files} files, {res.images} image "
+               f"digest{'s' if res.images != 1 else ''} (sha256 {res.manifest_sha256[:16]}…)")
+    report.say(f"archive  {res.out / res.archive} ({res.archive_sha256[:23]}…)")
+    if res.bundle and res.signer:
+        who = (f"{res.signer.identity} ({res.signer.issuer}), Rekor log index "
+               f"{res.signer.log_index}" if res.signer.mode == "keyless"
+               else f"key {res.signer.key_hint}")
+        report.say(f"signed   {res.bundle}: {who}")
+    else:
+        report.say("unsigned (--sign none): `gen verify-release --allow-unsigned` checks "
+                   "files only")
+    return report
