@@ -384,3 +384,80 @@ def compare_images(la: Layout, da: Descriptor, lb: Layout, db: Descriptor, *,
         diff.layers.append(ld)
     diff.seconds = time.perf_counter() - t0
     return diff
+
+
+# --------------------------------------------------------------------------------------
+# Cross-engine: compare the resulting filesystems, not the layer layout
+# --------------------------------------------------------------------------------------
+
+RUNTIME_CONFIG = ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes",
+                  "StopSignal", "Shell")
+
+
+def _merge(layers: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Apply layers bottom-up with OCI whiteout rules; whiteouts stay as markers."""
+    merged: dict[str, dict[str, Any]] = {}
+
+    def drop_under(prefix: str) -> None:
+        for k in [k for k in merged if k.startswith(prefix + "/")]:
+            del merged[k]
+
+    for entries in layers:
+        for path in sorted(entries):
+            parent, _, base = path.rpartition("/")
+            if base == ".wh..wh..opq":
+                drop_under(parent)
+                merged[f"{parent}/(opaque)"] = {"type": "opaque"}
+            elif base.startswith(".wh."):
+                target = f"{parent}/{base[4:]}" if parent else base[4:]
+                created_above = merged.pop(target, None) is not None
+                drop_under(target)
+                if not created_above:  # it hides a file of the common lower layers
+                    merged[target] = {"type": "whiteout"}
+            else:
+                if entries[path]["type"] != "dir":
+                    drop_under(path)
+                merged[path] = entries[path]
+    return merged
+
+
+def compare_flattened(la: Layout, da: Descriptor, lb: Layout, db: Descriptor) -> ImageDiff:
+    """Compare what two images put on disk above their common layers, and their runtime
+    config (env, cmd, workdir, user...): the check for builds by different engines, whose
+    layer layouts differ (buildah: one layer per Dockerfile, docker: one per step)."""
+    import time
+
+    t0 = time.perf_counter()
+    diff = ImageDiff(da.digest, db.digest, False)
+    ma, mb = la.manifest(da), lb.manifest(db)
+    ca, cb = la.read_json(ma["config"]["digest"]), lb.read_json(mb["config"]["digest"])
+    ra = {k: v for k, v in (ca.get("config") or {}).items() if k in RUNTIME_CONFIG}
+    rb = {k: v for k, v in (cb.get("config") or {}).items() if k in RUNTIME_CONFIG}
+    diff.config = [{"field": f"config.{c['field']}", "a": c["a"], "b": c["b"]}
+                   for c in _config_diff(ra, rb)]
+    layers_a = [Descriptor.from_json(x) for x in ma["layers"]]
+    layers_b = [Descriptor.from_json(x) for x in mb["layers"]]
+    k = 0
+    while k < min(len(layers_a), len(layers_b)) and layers_a[k].digest == layers_b[k].digest:
+        k += 1
+    diff.layers_skipped = k
+    jobs = [("a", la, d) for d in layers_a[k:]] + [("b", lb, d) for d in layers_b[k:]]
+    results: list[dict[str, dict[str, Any]]] = []
+    if jobs:
+        with ProcessPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
+            futs = [pool.submit(layer_entries, str(lay.blob_path(d.digest)), d.media_type)
+                    for _, lay, d in jobs]
+            for f in futs:
+                entries, n = f.result()
+                results.append(entries)
+                diff.bytes_read += n
+    na = len(layers_a) - k
+    merged_a, merged_b = _merge(results[:na]), _merge(results[na:])
+    ld = LayerDiff(k, f"{na} layer(s) above {k}", f"{len(layers_b) - k} layer(s) above {k}",
+                   note="filesystems above the common layers, flattened")
+    ld.entries = _entry_diff(merged_a, merged_b)
+    if ld.entries:
+        diff.layers.append(ld)
+    diff.identical = not ld.entries and not diff.config
+    diff.seconds = time.perf_counter() - t0
+    return diff

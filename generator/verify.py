@@ -31,7 +31,7 @@ from generator.engines import Engine, get_engine
 from generator.errors import InputError, ToolError
 from generator.fetch import artifact_names
 from generator.fsutil import atomic_write
-from generator.imagediff import ImageDiff, compare_images
+from generator.imagediff import ImageDiff, compare_flattened, compare_images
 from generator.lockfiles import read_lockset
 from generator.oci import Layout
 from generator.spec import Task, load_project
@@ -63,6 +63,7 @@ class TaskVerdict:
     normalized_a: dict[str, Any] = field(default_factory=dict)
     normalized_b: dict[str, Any] = field(default_factory=dict)
     diff: ImageDiff | None = None
+    same_filesystem_only: bool = False  # --cross-engine: same files + runtime config, not digest
 
     def to_json(self) -> dict[str, Any]:
         return {"task": self.task, "identical": self.identical,
@@ -71,6 +72,7 @@ class TaskVerdict:
                 "raw_digest_b": self.raw_b, "engine_a": self.engine_a,
                 "engine_b": self.engine_b, "seconds": self.seconds,
                 "normalized_a": self.normalized_a, "normalized_b": self.normalized_b,
+                "same_filesystem_only": self.same_filesystem_only,
                 "diff": self.diff.to_json() if self.diff else None}
 
 
@@ -150,12 +152,20 @@ def verify_project(project_dir: Path, *, only: Sequence[str] | None = None,
             times["normalize_b"] = round(sb.seconds, 3)
             la, lb = Layout(wa / "normalized"), Layout(wb / "normalized")
             diff = compare_images(la, da, lb, db)
+            same_fs = None
+            if cross_engine and not diff.identical:
+                # different engines lay out layers differently: compare what ends up on disk
+                flat = compare_flattened(la, da, lb, db)
+                same_fs = flat.identical
+                diff = flat
             times["compare"] = round(diff.seconds, 3)
             times["total"] = round(time.perf_counter() - t0, 3)
-            verdict = TaskVerdict(task.id, da.digest == db.digest, sa.raw_digest == sb.raw_digest,
+            verdict = TaskVerdict(task.id, da.digest == db.digest or bool(same_fs),
+                                  sa.raw_digest == sb.raw_digest,
                                   da.digest, db.digest, sa.raw_digest, sb.raw_digest, id_a, id_b,
                                   times, sa.summary(), sb.summary(),
-                                  None if diff.identical else diff)
+                                  None if diff.identical else diff,
+                                  same_filesystem_only=bool(same_fs) and da.digest != db.digest)
             verdicts.append(verdict)
             if keep is not None:
                 for side, w in (("a", wa), ("b", wb)):

@@ -52,7 +52,11 @@ def run(args: argparse.Namespace) -> Report:
         report.exit_code = EXIT_CHECK_FAILED
     for v in result.verdicts:
         eng = v.engine_a if v.engine_a == v.engine_b else f"{v.engine_a} vs {v.engine_b}"
-        if v.identical:
+        if v.same_filesystem_only:
+            report.say(f"same files    {v.task}: {v.digest_a} vs {v.digest_b} ({eng}; the "
+                       "filesystems and runtime config are identical, the layer layouts differ "
+                       "by engine)")
+        elif v.identical:
             raw = "raw output identical too" if v.raw_identical else \
                 "identical only after normalization"
             report.say(f"reproducible  {v.task}: {v.digest_a} ({eng}; {raw}; builds "

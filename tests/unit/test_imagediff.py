@@ -88,3 +88,26 @@ def test_diff_names_the_layer_the_file_and_the_field(tmp_path: Path) -> None:
     text = "\n".join(diff.text())
     assert "changed  /app/a.txt: content" in text and "added    /app/new" in text
     assert compare_images(la, da, la, da).identical
+
+
+def test_flattened_compare_ignores_layer_layout_but_not_files(tmp_path: Path) -> None:
+    """Cross-engine: one squashed layer vs the same files spread over layers with whiteouts."""
+    base = _tar({"usr/bin/tool": b"x"}, tarfile.PAX_FORMAT, links=False)
+    squashed = _tar({"app/a": b"1", "app/b": b"2"}, tarfile.PAX_FORMAT, links=False)
+    step1 = _tar({"app/a": b"1", "app/tmp": b"scratch"}, tarfile.PAX_FORMAT, links=False)
+    step2 = _tar({"app/.wh.tmp": b"", "app/b": b"2"}, tarfile.PAX_FORMAT, links=False)
+    la, da = _image(tmp_path / "a", [base, squashed], "A=1")
+    lb, db = _image(tmp_path / "b", [base, step1, step2], "A=1")
+    from generator.imagediff import compare_flattened
+
+    # the layouts differ, and the plain compare says so ...
+    assert not compare_images(la, da, lb, db, workers=1).identical
+    # ... but the files and runtime config are the same (B deletes what it created itself)
+    flat = compare_flattened(la, da, lb, db)
+    assert flat.identical and flat.layers == [] and flat.layers_skipped == 1
+    # a real content difference is found through the flattening
+    step2b = _tar({"app/.wh.tmp": b"", "app/b": b"3"}, tarfile.PAX_FORMAT, links=False)
+    lc, dc = _image(tmp_path / "c", [base, step1, step2b], "A=1")
+    flat = compare_flattened(la, da, lc, dc)
+    changed = {e.path for layer in flat.layers for e in layer.entries if e.change == "changed"}
+    assert changed == {"app/b"}
