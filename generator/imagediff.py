@@ -329,7 +329,8 @@ def _entry_diff(ea: dict[str, dict[str, Any]],
         elif path not in ea:
             out.append(EntryDiff(path, "added"))
         else:
-            fields = {k: (ea[path][k], eb[path][k]) for k in ATTRS if ea[path][k] != eb[path][k]}
+            fields = {k: (ea[path].get(k), eb[path].get(k)) for k in ATTRS
+                      if ea[path].get(k) != eb[path].get(k)}
             if fields:
                 out.append(EntryDiff(path, "changed", fields))
     return out
