@@ -19,6 +19,10 @@ For a dataset also `harbor.models.job.config.DatasetConfig(path=D).get_task_conf
 local loader `harbor run -p D` uses. It keeps only the entries for which `Task.is_valid_dir`
 is true and drops the others WITHOUT an error; every task folder it drops is reported.
 
+With --lint, also `harbor lint TASK_DIR` (harbor.lint.lint_task with the rules the CLI
+selects: its defaults, adjusted by the task's own [metadata.harbor.lint]): every finding,
+unknown-config-field included (the keys `Task()` ignores silently), rejects the task.
+
 Prints JSON: {"path", "harbor", "loaded": [...], "rejected": [{"task", "error"}],
 "dropped": [task folders DatasetConfig left out], "skipped": [entries that are not folders]}.
 Exit status: 0 all loaded; 1 any rejection or dropped task; 2 usage error.
@@ -61,7 +65,18 @@ def check_task(task_dir: Path) -> Task:
     return task
 
 
-def load(path: Path) -> dict[str, Any]:
+def lint_findings(task_dir: Path) -> list[str]:
+    from harbor.cli.lint import _selected_rules
+    from harbor.lint.models import LintConfig
+    from harbor.lint.task import lint_task
+
+    root = task_dir.resolve()
+    findings = lint_task(root, selected_rules=_selected_rules(root, LintConfig()))
+    return [f"[{f.rule}] {Path(f.path).relative_to(root) if Path(f.path).is_absolute() else f.path}"
+            f"{':' + str(f.line) if f.line else ''}: {f.message}" for f in findings]
+
+
+def load(path: Path, lint: bool = False) -> dict[str, Any]:
     report: dict[str, Any] = {
         "path": str(path),
         "harbor": importlib.metadata.version("harbor"),
@@ -78,6 +93,10 @@ def load(path: Path) -> dict[str, Any]:
             continue
         try:
             check_task(entry)
+            if lint:
+                found = lint_findings(entry)
+                if found:
+                    raise ValueError("harbor lint: " + "; ".join(found))
         except Exception as e:
             report["rejected"].append({"task": entry.name, "error": _error_text(e)})
         else:
@@ -108,13 +127,14 @@ def load(path: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("path", type=Path, help="dataset folder or single task folder")
+    ap.add_argument("--lint", action="store_true", help="also run `harbor lint` per task")
     args = ap.parse_args(argv)
     if not args.path.is_dir():
         print(f"harbor_load: {args.path} is not a directory", file=sys.stderr)
         return 2
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            report = load(args.path)
+            report = load(args.path, lint=args.lint)
     except Exception:
         traceback.print_exc()
         return 2

@@ -1,8 +1,8 @@
 """The harbor and swebench loaders (harbor_load.py, swebench_load.py) work.
 
-Light on purpose: gen does not export to these formats yet. These tests prove each loader
-on tiny hand-written samples (one good, and broken ones it must report), so the export
-issue can point them at real output.
+These tests prove each loader on tiny hand-written samples (one good, and broken ones it
+must report). Real `gen export` output is loaded in test_export_consumers.py and evaluated
+end to end in test_swebench_eval.py.
 """
 
 from __future__ import annotations
