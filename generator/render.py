@@ -460,6 +460,10 @@ def render_task(task: Task, config: DatasetConfig, locks: LockSet,
         elif name.endswith(".sh"):
             lint_script(text, where=where, task_id=task.id)
         out[name] = RenderedFile(text.encode("utf-8"), mode)
+    # what Terminal-Bench would reject or silently ignore (misspelled keys, bad compose ...)
+    from generator.consumer_lint import lint_tb_task
+
+    lint_tb_task(task.id, out)
     return out
 
 
