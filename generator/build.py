@@ -39,7 +39,7 @@ from generator.images import BuiltImage, load_images, save_images
 from generator.lockfiles import LockSet, read_lockset
 from generator.normalize import NORMALIZER_VERSION, KnownLayer, NormalizeStats, normalize_image
 from generator.oci import Descriptor, Layout
-from generator.spec import Project, SweTask, Task, load_project
+from generator.spec import Project, SweTask, Task, load_project, select_tasks
 
 __all__ = ["BuildOutcome", "Conditions", "build_project", "build_task_image", "input_key",
            "stage_context"]
@@ -262,12 +262,7 @@ def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
     """Build every (or the named) task; returns (engine id, outcomes)."""
     project = load_project(Path(project_dir))
     root = project.root
-    tasks = [t for t in project.tasks if not only or t.id in only]
-    if only:
-        missing = sorted(set(only) - {t.id for t in tasks})
-        if missing:
-            raise InputError(f"no task '{missing[0]}'", file="tasks/",
-                             hint="name a directory under tasks/")
+    tasks = select_tasks(project, only)
     store = store or default_store(root)
     locks = read_lockset(root)
     names = artifact_names(root)

@@ -784,5 +784,17 @@ def load_project(project: Path, *, only: Sequence[str] | None = None,
     return Project(config=config, tasks=tasks)
 
 
+def select_tasks(project: Project, only: Sequence[str] | None) -> list[Task]:
+    """The tasks named in `only` (all when empty); an unknown name is an input error."""
+    if not only:
+        return list(project.tasks)
+    known = {t.id for t in project.tasks}
+    for name in only:
+        if name not in known:
+            raise SpecError(f"no task '{name}'", file="tasks/",
+                            hint=f"choose one of: {', '.join(sorted(known)) or '(none)'}")
+    return [t for t in project.tasks if t.id in set(only)]
+
+
 def task_mapping_view(task: Task) -> Mapping[str, Any]:  # pragma: no cover - debugging aid
     return {k: getattr(task, k) for k in task.__dataclass_fields__}

@@ -28,13 +28,13 @@ from typing import Any
 from generator.build import Conditions, build_task_image
 from generator.cas import Store, default_store
 from generator.engines import Engine, get_engine
-from generator.errors import InputError, ToolError
+from generator.errors import ToolError
 from generator.fetch import artifact_names
 from generator.fsutil import atomic_write
 from generator.imagediff import ImageDiff, compare_flattened, compare_images
 from generator.lockfiles import read_lockset
 from generator.oci import Layout
-from generator.spec import Task, load_project
+from generator.spec import Task, load_project, select_tasks
 
 __all__ = ["CONDITIONS_A", "CONDITIONS_B", "TaskVerdict", "VerifyResult", "verify_project"]
 
@@ -110,11 +110,7 @@ def verify_project(project_dir: Path, *, only: Sequence[str] | None = None,
     t_all = time.perf_counter()
     project = load_project(Path(project_dir))
     root = project.root
-    tasks: list[Task] = [t for t in project.tasks if not only or t.id in only]
-    if only and len(tasks) != len(set(only)):
-        missing = sorted(set(only) - {t.id for t in tasks})
-        raise InputError(f"no task '{missing[0]}'", file="tasks/",
-                         hint="name a directory under tasks/")
+    tasks: list[Task] = select_tasks(project, only)
     store = store or default_store(root)
     locks = read_lockset(root)
     names = artifact_names(root)
