@@ -17,6 +17,10 @@ if [ -f scripts/infra.sh ]; then
     eval "$(bash scripts/infra.sh env)"
 fi
 
+log "preparing the example project: its base image in the registry, its locked artifacts"
+"$GEN" base build --project "$REPO" >&2
+"$GEN" fetch --project "$REPO" >&2
+
 log "running the tests"
 "$PY" -m pytest -p no:cacheprovider "$@"
 
