@@ -32,6 +32,13 @@ EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 
 
+def printable(text: str) -> str:
+    """`text` on one line: control characters (newline, tab, ...) shown escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class GenError(Exception):
     """Base of every error gen reports to a user."""
 
@@ -44,8 +51,8 @@ class GenError(Exception):
 
     def one_line(self) -> str:
         if self.hint:
-            return f"{self.message} (fix: {self.hint})"
-        return self.message
+            return printable(f"{self.message} (fix: {self.hint})")
+        return printable(self.message)
 
     def to_json(self) -> dict[str, Any]:
         return {"error": type(self).__name__, "message": self.message, "hint": self.hint}
@@ -84,7 +91,7 @@ class InputError(GenError):
         text = f"{where}:{fld} {self.message}"
         if self.hint:
             text += f" (fix: {self.hint})"
-        return text
+        return printable(text)
 
     def to_json(self) -> dict[str, Any]:
         data = super().to_json()
@@ -121,7 +128,7 @@ class CheckFailed(GenError):
         super().__init__(self.summary)
 
     def one_line(self) -> str:
-        return self.summary
+        return printable(self.summary)
 
     def to_json(self) -> dict[str, Any]:
         return {**super().to_json(), "problems": list(self.problems)}

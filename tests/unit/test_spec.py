@@ -201,3 +201,21 @@ def test_spec_error_is_typed(tmp_path: Path) -> None:
     text = (project / "tasks/t1/task.spec.yaml").read_text().splitlines()
     expected = next(i for i, line in enumerate(text, 1) if line.startswith("difficulty:"))
     assert info.value.field == "difficulty" and info.value.line == expected
+
+
+def test_control_characters_in_a_key_stay_on_one_line(tmp_path: Path) -> None:
+    """Found by the fuzz test: an unknown key holding a newline broke the one-line error."""
+    from generator.errors import SpecError
+    from generator.spec import Defaults, load_task
+
+    task_dir = tmp_path / "tasks" / "t1"
+    task_dir.mkdir(parents=True)
+    (task_dir / "task.spec.yaml").write_text(
+        'kind: terminal\ninstruction: x\ndifficulty: easy\nauthor: {"\\n": 1}\n')
+    try:
+        load_task(task_dir, Defaults(base_image="reg/img:1"), tmp_path)
+    except SpecError as exc:
+        line = exc.one_line()
+        assert "\n" not in line and "unknown key '\\n'" in line
+    else:
+        raise AssertionError("the unknown key was accepted")
