@@ -291,3 +291,18 @@ def test_parallel_render_matches_serial(tmp_path: Path) -> None:
     render(project, tmp_path / "serial", jobs=1)
     render(project, tmp_path / "parallel", jobs=2)
     assert tree(tmp_path / "serial") == tree(tmp_path / "parallel")
+
+
+def test_default_templates_pass_the_consumer_lint(tmp_path: Path) -> None:
+    """Render skips the Terminal-Bench lint for gen's own templates: prove they pass it."""
+    from generator.consumer_lint import lint_tb_task
+    from generator.lockfiles import read_lockset
+    from generator.render import TemplateSet, render_task
+    from generator.spec import load_project
+    from tests.helpers import demo_project
+
+    project = demo_project(tmp_path / "p")
+    loaded = load_project(project)
+    templates = TemplateSet(project / "templates")
+    for task in loaded.tasks:
+        lint_tb_task(task.id, render_task(task, loaded.config, read_lockset(project), templates))
