@@ -200,8 +200,12 @@ class TemplateSet:
         self._project = project_templates if project_templates and project_templates.is_dir() \
             else None
         self._envs: dict[Path | None, jinja2.Environment] = {}
+        self._by_task: dict[str, jinja2.Environment] = {}
 
     def env_for(self, task_dir: Path) -> jinja2.Environment:
+        got = self._by_task.get(str(task_dir))
+        if got is not None:
+            return got
         override = task_dir / "templates"
         key = override if override.is_dir() else None
         env = self._envs.get(key)
@@ -209,6 +213,7 @@ class TemplateSet:
             path = [p for p in (key, self._project) if p is not None] + [PACKAGE_TEMPLATES]
             env = make_environment(path)
             self._envs[key] = env
+        self._by_task[str(task_dir)] = env
         return env
 
     def get(self, task: Task, name: str) -> jinja2.Template:
