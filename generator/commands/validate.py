@@ -1,0 +1,102 @@
+"""`gen validate`: run every task's tests in its image and prove the test set is sound."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from pathlib import Path
+from typing import Any
+
+from generator.errors import EXIT_CHECK_FAILED
+from generator.progress import progress_bar
+from generator.report import Report
+from generator.runner import RUNNERS
+from generator.spec import load_project
+from generator.validate import DEFAULT_SEED, REPORT_FILE, Options, TaskVerdict, validate_project
+
+
+def register(sub: Any) -> None:
+    from generator.cli import add_common
+
+    p: argparse.ArgumentParser = sub.add_parser(
+        "validate", help="run each task's tests in its image: fail before the fix, pass after",
+        description="Run every task's tests in containers of its built image (network off, "
+        "memory and time limits, fixed seeds): terminal tasks must fail unsolved and pass after "
+        "solution.sh; swe tasks must fail FAIL_TO_PASS and pass PASS_TO_PASS with the test "
+        "patch, and pass all with the gold patch. Each state runs --runs times; a test whose "
+        "status changes is a flake. Anti-cheat checks look for tests or the solution in the "
+        "image, the solution in the instruction and test files in the gold patch. Writes "
+        f"{REPORT_FILE.as_posix()}; exits 1 when a task fails validation.")
+    add_common(p)
+    p.add_argument("--engine", default="auto", choices=("auto", *RUNNERS),
+                   help="container engine (default: auto = docker, then podman)")
+    p.add_argument("--runs", type=int, default=3, metavar="N",
+                   help="runs of each state; a status change between runs is a flake "
+                   "(default: 3)")
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="tasks validated in parallel (default: 1)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="N",
+                   help=f"the seed exported to the tests as GEN_SEED (default: {DEFAULT_SEED})")
+    p.add_argument("--derive", action="store_true",
+                   help="swe tasks: write FAIL_TO_PASS / PASS_TO_PASS into the spec from the "
+                   "observed runs (refuses an empty FAIL_TO_PASS)")
+    p.add_argument("tasks", nargs="*", metavar="TASK", help="validate only these task ids")
+    p.set_defaults(handler=run)
+
+
+def _task_lines(v: TaskVerdict, verbose: bool) -> list[str]:
+    states = "; ".join(f"{s}: {line}" for s, line in v.summary.items())
+    head = f"{'ok    ' if v.ok else 'FAILED'}  {v.task} [{v.kind}] {states} ({v.seconds:.1f}s)"
+    lines = [head]
+    for p in v.problems:
+        lines.append(f"    - {p}")
+    if v.derived is not None:
+        f2p, p2p = v.derived["FAIL_TO_PASS"], v.derived["PASS_TO_PASS"]
+        where = f"tasks/{v.task}/task.spec.yaml"
+        did = f"wrote {where}" if v.spec_written else f"{where} already says so"
+        lines.append(f"    derived FAIL_TO_PASS ({len(f2p)}) and PASS_TO_PASS ({len(p2p)}): "
+                     f"{did}")
+    if verbose or not v.ok:
+        for name, t in v.tests.items():
+            if not verbose and t["ok"]:
+                continue
+            obs = " | ".join(f"{s} {' '.join(st)}" for s, st in t["observed"].items())
+            flag = "ok " if t["ok"] else "BAD"
+            lines.append(f"    {flag} {name} [{t['role']}]{' FLAKY' if t['flaky'] else ''}: "
+                         f"{obs}")
+    return lines
+
+
+def run(args: argparse.Namespace) -> Report:
+    project = Path(args.project)
+    opts = Options(runs=args.runs, jobs=args.jobs, seed=args.seed, derive=args.derive,
+                   engine=args.engine, only=args.tasks or None)
+    n_tasks = len(load_project(project, only=opts.only).tasks)
+
+    def terminated(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # so validate removes its containers before gen exits
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        with progress_bar("validate", total=n_tasks * 2 * max(1, args.runs), unit="run",
+                          enabled=not args.json) as bar:
+            result = validate_project(project, opts, progress=bar)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    report = Report("validate")
+    report.data = result.to_json()
+    report.say(f"validate: {result.engine}, {result.runs} run(s) per state, network off, "
+               f"GEN_SEED={result.seed} PYTHONHASHSEED=0 TZ=UTC LANG=C.UTF-8")
+    for v in result.verdicts:
+        report.lines += _task_lines(v, args.verbose)
+    if result.leftovers:
+        report.say(f"containers left behind (removed by id): {', '.join(result.leftovers)}")
+    n_bad = sum(1 for v in result.verdicts if not v.ok)
+    report.say(f"validate: {len(result.verdicts) - n_bad} of {len(result.verdicts)} tasks valid"
+               + (f", {n_bad} failed" if n_bad else "")
+               + f" in {result.seconds:.1f}s (report: {REPORT_FILE.as_posix()})")
+    if any(v.spec_written for v in result.verdicts):
+        report.say("specs changed: run `gen render` to update dataset/")
+    if not result.ok:
+        report.exit_code = EXIT_CHECK_FAILED
+    return report
