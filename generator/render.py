@@ -393,12 +393,10 @@ def task_context(task: Task, config: DatasetConfig, locks: LockSet) -> dict[str,
                             f"'{overlap[0]}'", file=shown, field="patch",
                             hint="move test changes to test_patch and code changes to patch")
         ctx["test_files"] = test_files
-        tests = list(task.fail_to_pass) + list(task.pass_to_pass)
-        command = task.test_command
-        if tests and "pytest" in command and task.log_parser.startswith("parse_log_pytest"):
-            command = "python3 -m pytest -rA -p no:cacheprovider " + " ".join(
-                shlex.quote(t) for t in tests)
-        ctx["test_command"] = _pytest_command(task, command, shown)
+        # The test files, as SWE-bench's eval script runs them: FAIL_TO_PASS / PASS_TO_PASS ids
+        # are names in the log (SWE-bench's parser cuts them at the first space), not
+        # command-line selectors (an id with a space or an escaped character selects nothing).
+        ctx["test_command"] = _pytest_command(task, task.test_command, shown)
     return ctx
 
 

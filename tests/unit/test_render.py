@@ -88,7 +88,9 @@ def test_swe_shape(tmp_path: Path) -> None:
     assert json.loads((d / "tests/tests.json").read_text())["FAIL_TO_PASS"] == [
         "tests/test_calc.py::test_add"]
     run_tests = (d / "run-tests.sh").read_text()
-    assert "tests/test_calc.py::test_add tests/test_calc.py::test_one" in run_tests
+    # the test files, as SWE-bench runs them; the ids are names in the log, not selectors
+    assert run_tests.rstrip().endswith("pytest -rA tests/test_calc.py")
+    assert "git apply --verbose \"$TEST_DIR/test.patch\"" in run_tests
 
 
 def test_check_and_unchanged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
