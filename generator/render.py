@@ -512,15 +512,15 @@ def _stat_sig(path: Path | str) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
-def _task_input_sigs(task_dir: Path) -> dict[str, list[int]]:
+def _task_input_sigs(task_dir: Path | str) -> dict[str, list[int]]:
     sigs: dict[str, list[int]] = {}
-    stack = [task_dir]
+    stack = [os.fspath(task_dir)]
     while stack:
         d = stack.pop()
         with os.scandir(d) as it:
             for e in it:
                 if e.is_dir(follow_symlinks=False):
-                    stack.append(Path(e.path))
+                    stack.append(e.path)
                 else:
                     st = e.stat(follow_symlinks=False)
                     sigs[e.path] = [st.st_size, st.st_mtime_ns, st.st_ino]
@@ -716,13 +716,14 @@ def _check_task_dirs(project: Path) -> None:
         raise SpecError("no tasks/ directory", file="tasks/",
                         hint="create tasks/<id>/task.spec.yaml (see `gen init`)")
     from generator.spec import SPEC_FILE, TASK_ID_RE
-    for p in sorted(root.iterdir()):
-        if p.is_dir() and not (p / SPEC_FILE).is_file():
-            raise SpecError(f"task directory has no {SPEC_FILE}", file=f"tasks/{p.name}",
-                            hint=f"add tasks/{p.name}/{SPEC_FILE} or remove the directory")
-        if p.is_dir() and not TASK_ID_RE.match(p.name):
-            raise SpecError(f"bad task id '{p.name}': must match {TASK_ID_RE.pattern} (Docker "
-                            "Compose project names are lowercase)", file=f"tasks/{p.name}",
+    base = os.fspath(root)
+    for name in sorted(e.name for e in os.scandir(base) if e.is_dir()):
+        if not os.path.isfile(os.path.join(base, name, SPEC_FILE)):
+            raise SpecError(f"task directory has no {SPEC_FILE}", file=f"tasks/{name}",
+                            hint=f"add tasks/{name}/{SPEC_FILE} or remove the directory")
+        if not TASK_ID_RE.match(name):
+            raise SpecError(f"bad task id '{name}': must match {TASK_ID_RE.pattern} (Docker "
+                            "Compose project names are lowercase)", file=f"tasks/{name}",
                             field="<task id>", hint="rename the directory to lowercase "
                             "letters, digits, '.', '_' and '-'")
 

@@ -9,6 +9,7 @@ composed again to find the line of the offending node.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -757,7 +758,10 @@ def discover_tasks(project: Path) -> list[Path]:
     tasks_root = project / "tasks"
     if not tasks_root.is_dir():
         return []
-    return sorted(p for p in tasks_root.iterdir() if (p / SPEC_FILE).is_file())
+    root = os.fspath(tasks_root)
+    names = sorted(e.name for e in os.scandir(root)
+                   if e.is_dir() and os.path.isfile(os.path.join(root, e.name, SPEC_FILE)))
+    return [tasks_root / n for n in names]
 
 
 def load_project(project: Path, *, only: Sequence[str] | None = None,
