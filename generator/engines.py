@@ -26,6 +26,7 @@ from typing import Protocol
 
 from generator import proc
 from generator.errors import ToolError, UsageError
+from generator.oci import layout_from_dir
 
 __all__ = ["ENGINES", "BuildRequest", "Engine", "available_engines", "get_engine"]
 
@@ -137,10 +138,16 @@ class Buildah:
                   *net, "--format", "oci", "-t", tag, "-f", str(req.context / "Dockerfile"),
                   str(req.context)], what="build with buildah", req=req)
             req.out_layout.parent.mkdir(parents=True, exist_ok=True)
-            _run(["buildah", *storage, "push", "--quiet", "--format", "oci",
-                  "--disable-compression", tag,
-                  f"oci:{req.out_layout}:{req.ref_name}"],
-                 what="export the buildah image as an OCI layout", req=req)
+            # `dir:` honours --disable-compression (`oci:` does not): nothing is compressed
+            # only to be inflated again by the normalizer
+            export = Path(tempfile.mkdtemp(prefix=".export-", dir=req.out_layout.parent))
+            try:
+                _run(["buildah", *storage, "push", "--quiet", "--format", "oci",
+                      "--disable-compression", tag, f"dir:{export}"],
+                     what="export the buildah image", req=req)
+                layout_from_dir(export, req.out_layout, req.ref_name)
+            finally:
+                shutil.rmtree(export, ignore_errors=True)
         finally:
             import subprocess
 

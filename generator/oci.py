@@ -361,3 +361,22 @@ def iter_file(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK):
             yield chunk
+
+
+def layout_from_dir(src: Path, dst: Path, ref_name: str) -> Descriptor:
+    """Turn a containers/image `dir:` export (manifest.json + blobs named by hex digest) into
+    an OCI layout holding that one image, moving (not copying) the blobs. The manifest bytes
+    are kept as they are, so its digest is the engine's."""
+    manifest_bytes = (src / "manifest.json").read_bytes()
+    manifest = json.loads(manifest_bytes)
+    layout = Layout.create(dst)
+    for desc in [manifest["config"], *manifest["layers"]]:
+        hexd = desc["digest"].split(":", 1)[1]
+        target = layout.blob_path(desc["digest"])
+        if not target.exists():
+            os.replace(src / hexd, target)
+    media = manifest.get("mediaType", MT_MANIFEST)
+    desc = layout.put_bytes(manifest_bytes, media)
+    layout.tag(desc, ref_name)
+    return desc
+
