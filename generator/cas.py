@@ -63,10 +63,10 @@ class Store:
         os.replace(tmp, final)
         return final
 
-    def put_file(self, src: Path) -> str:
-        """Copy a local file in; returns its sha256 hex."""
+    def put_stream(self, inp: IO[bytes]) -> str:
+        """Store what `inp` yields (hashed while streaming); returns its sha256 hex."""
         h = hashlib.sha256()
-        with self.writer() as (fh, tmp), open(src, "rb") as inp:
+        with self.writer() as (fh, tmp):
             while chunk := inp.read(CHUNK):
                 h.update(chunk)
                 fh.write(chunk)
@@ -75,6 +75,11 @@ class Store:
             if not self.path(hexd).exists():
                 self.commit(tmp, hexd)
         return hexd
+
+    def put_file(self, src: Path) -> str:
+        """Copy a local file in; returns its sha256 hex."""
+        with open(src, "rb") as inp:
+            return self.put_stream(inp)
 
 
 def default_store(project: Path) -> Store:

@@ -191,22 +191,12 @@ def _is_url(location: str) -> bool:
 
 def _download(url: str, store: Store, *, what: str, timeout: float = 120) -> str:
     """Stream `url` into the store; returns its sha256 hex."""
-    import hashlib
-
-    h = hashlib.sha256()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp, store.writer() as (fh, tmp):
-            while chunk := resp.read(1 << 20):
-                h.update(chunk)
-                fh.write(chunk)
-            fh.flush()
-            hexd = h.hexdigest()
-            if not store.path(hexd).exists():
-                store.commit(tmp, hexd)
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return store.put_stream(resp)
     except OSError as exc:
         raise ToolError(f"{what}: download of {url} failed: {exc}",
                         hint="check the URL and the network") from exc
-    return hexd
 
 
 def _git(*args: str, what: str, cwd: Path | None = None) -> str:
