@@ -13,7 +13,7 @@ passed when its status is PASSED or XFAIL, and a test missing from the log count
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 __all__ = [
     "END_MARKER",
@@ -121,8 +121,8 @@ def _is_skip_summary(status: str, name: str) -> bool:
     return status == "SKIPPED" and bool(_SKIP_COUNT_RE.match(name))
 
 
-def parse_log_pytest(log: str) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _status_cases(log: str) -> Iterator[tuple[str, str]]:
+    """(status, test name) of each `-rA` summary line, cut as SWE-bench's parsers cut them."""
     for line in log.split("\n"):
         if _starts_with_status(line):
             if line.startswith("FAILED"):
@@ -130,29 +130,24 @@ def parse_log_pytest(log: str) -> dict[str, str]:
             case = line.split()
             if len(case) <= 1 or _is_skip_summary(case[0], case[1]):
                 continue
-            out[case[1]] = case[0]
-    return out
+            yield case[0], case[1]
+
+
+def parse_log_pytest(log: str) -> dict[str, str]:
+    return {name: status for status, name in _status_cases(log)}
 
 
 def parse_log_pytest_options(log: str) -> dict[str, str]:
     option_re = re.compile(r"(.*?)\[(.*)\]")
     out: dict[str, str] = {}
-    for line in log.split("\n"):
-        if _starts_with_status(line):
-            if line.startswith("FAILED"):
-                line = line.replace(" - ", " ")
-            case = line.split()
-            if len(case) <= 1 or _is_skip_summary(case[0], case[1]):
-                continue
-            m = option_re.search(case[1])
-            if m:
-                main, option = m.groups()
-                if option.startswith("/") and not option.startswith("//") and "*" not in option:
-                    option = "/" + option.split("/")[-1]
-                name = f"{main}[{option}]"
-            else:
-                name = case[1]
-            out[name] = case[0]
+    for status, name in _status_cases(log):
+        m = option_re.search(name)
+        if m:
+            main, option = m.groups()
+            if option.startswith("/") and not option.startswith("//") and "*" not in option:
+                option = "/" + option.split("/")[-1]
+            name = f"{main}[{option}]"
+        out[name] = status
     return out
 
 
