@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import registry
-from generator.cas import Store, default_store
+from generator.cas import Store, default_store, sha256_file
 from generator.engines import BuildRequest, Engine, get_engine
 from generator.errors import InputError, ToolError
 from generator.fetch import artifact_names
@@ -116,14 +116,6 @@ def _context_files(task_dir: Path) -> list[Path]:
     return files
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def input_key(task_dir: Path, vendored: Sequence[Vendored], *, platform: str, epoch: int,
               engine: str) -> str:
     h = hashlib.sha256()
@@ -132,7 +124,7 @@ def input_key(task_dir: Path, vendored: Sequence[Vendored], *, platform: str, ep
     for p in _context_files(task_dir):
         rel = p.relative_to(task_dir).as_posix()
         mode = "755" if os.access(p, os.X_OK) else "644"
-        h.update(f"file {rel} {mode} {_sha256(p)}\n".encode())
+        h.update(f"file {rel} {mode} {sha256_file(p)}\n".encode())
     for v in vendored:
         h.update(f"vendor {v.path} {v.sha256}\n".encode())
     return "sha256:" + h.hexdigest()
@@ -208,19 +200,19 @@ def known_base_layers(dockerfile: Path, store: Store) -> list[KnownLayer]:
 # --------------------------------------------------------------------------------------
 
 
-def build_task_image(project: Project, task: Task, engine: Engine, *, engine_id: str,
+def build_task_image(project: Project, task: Task, engine: Engine, *,
                      out_layout: Path, work: Path, store: Store, names: dict[str, str],
-                     locks: LockSet, conditions: Conditions = Conditions()) -> \
-        tuple[Descriptor, NormalizeStats, str]:
-    """Stage, build, export and normalize one task; returns (descriptor, stats, key)."""
+                     locks: LockSet, conditions: Conditions = Conditions(),
+                     vendored: Sequence[Vendored] | None = None) -> \
+        tuple[Descriptor, NormalizeStats]:
+    """Stage, build, export and normalize one task; returns (descriptor, stats)."""
     cfg = project.config
     task_dir = cfg.path / "dataset" / task.id
     if not (task_dir / "Dockerfile").is_file():
         raise InputError(f"task '{task.id}' is not rendered (no dataset/{task.id}/Dockerfile)",
                          file=f"dataset/{task.id}", hint="run `gen render`")
-    vendored = vendored_files(task, locks, names, store)
-    key = input_key(task_dir, vendored, platform=cfg.platforms[0],
-                    epoch=cfg.source_date_epoch, engine=engine_id)
+    if vendored is None:
+        vendored = vendored_files(task, locks, names, store)
     ctx = work / "context"
     old_umask = os.umask(conditions.umask) if conditions.umask is not None else None
     try:
@@ -240,7 +232,7 @@ def build_task_image(project: Project, task: Task, engine: Engine, *, engine_id:
                                   ref_name=task.id, known=known)
     shutil.rmtree(raw, ignore_errors=True)
     shutil.rmtree(ctx, ignore_errors=True)
-    return desc, stats, key
+    return desc, stats
 
 
 def _cache_record(project_dir: Path, key: str) -> dict[str, Any] | None:
@@ -288,9 +280,10 @@ def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
             layout = root / layout_rel
             with tempfile.TemporaryDirectory(prefix=f"build-{task.id}-", dir=state) as tmp:
                 tmp_layout = Path(tmp) / "oci"
-                desc, stats, _ = build_task_image(project, task, engine, engine_id=engine_id,
-                                                  out_layout=tmp_layout, work=Path(tmp),
-                                                  store=store, names=names, locks=locks)
+                desc, stats = build_task_image(project, task, engine,
+                                               out_layout=tmp_layout, work=Path(tmp),
+                                               store=store, names=names, locks=locks,
+                                               vendored=vendored)
                 if layout.exists():
                     shutil.rmtree(layout)
                 layout.parent.mkdir(parents=True, exist_ok=True)

@@ -128,22 +128,22 @@ def verify_project(project_dir: Path, *, only: Sequence[str] | None = None,
             t0 = time.perf_counter()
             times: dict[str, float] = {}
 
-            def run(side: str, engine: Engine, eid: str, work: Path, cond: Conditions,
+            def run(side: str, engine: Engine, work: Path, cond: Conditions,
                     task: Task = task, times: dict[str, float] = times) -> Any:
                 if side == "b":
                     time.sleep(CLOCK_OFFSET_SEC)
                 s0 = time.perf_counter()
-                out = build_task_image(project, task, engine, engine_id=eid,
+                out = build_task_image(project, task, engine,
                                        out_layout=work / "normalized", work=work, store=store,
                                        names=names, locks=locks, conditions=cond)
                 times[f"build_{side}"] = round(time.perf_counter() - s0, 3)
                 return out
 
             with ThreadPoolExecutor(max_workers=2) as pool:
-                fa = pool.submit(run, "a", engine_a, id_a, wa, CONDITIONS_A)
-                fb = pool.submit(run, "b", engine_b, id_b, wb, CONDITIONS_B)
-                da, sa, _ = fa.result()
-                db, sb, _ = fb.result()
+                fa = pool.submit(run, "a", engine_a, wa, CONDITIONS_A)
+                fb = pool.submit(run, "b", engine_b, wb, CONDITIONS_B)
+                da, sa = fa.result()
+                db, sb = fb.result()
             times["normalize_a"] = round(sa.seconds, 3)
             times["normalize_b"] = round(sb.seconds, 3)
             la, lb = Layout(wa / "normalized"), Layout(wb / "normalized")
