@@ -46,8 +46,9 @@ def main() -> int:
     ap.add_argument("--tasks", type=int, default=10_000)
     ap.add_argument("--jobs", type=int, default=None)
     ap.add_argument("--keep", metavar="DIR", help="build the project here and keep it")
+    ap.add_argument("--dir", metavar="DIR", help="make the temporary project under DIR")
     args = ap.parse_args()
-    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="gen-bench-"))
+    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="gen-bench-", dir=args.dir))
     try:
         t0 = time.perf_counter()
         make_project(root, args.tasks)

@@ -7,15 +7,42 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_write", "walk_files", "write_new"]
+__all__ = ["atomic_write", "current_umask", "walk_files", "write_new"]
 
 
-def write_new(path: Path | str, data: bytes, mode: int = 0o644) -> None:
-    """Write a file that nobody can see yet (inside a staging dir); mode set exactly."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def current_umask() -> int:
+    """The process umask, read without changing it (os.umask would, for every thread)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o777  # unknown: assume the worst, so every file gets an explicit chmod
+
+
+def write_new(path: Path | str, data: bytes, mode: int = 0o644, *,
+              umask: int | None = None) -> os.stat_result:
+    """Write a file that nobody can see yet (inside a staging dir); mode set exactly.
+
+    With the process `umask` given, the mode is applied at creation and the chmod is skipped
+    when the umask would not change it (one syscall less per file on large renders).
+    Returns the file's stat after writing.
+    """
+    fd = -1
+    chmod = True
+    if umask is not None and mode & ~umask == mode:
+        with contextlib.suppress(FileExistsError):  # an existing file keeps its old mode
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            chmod = False
+    if fd < 0:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         _write_all(fd, data)
-        os.fchmod(fd, mode)
+        if chmod:
+            os.fchmod(fd, mode)
+        return os.fstat(fd)
     finally:
         os.close(fd)
 

@@ -14,13 +14,15 @@ still has the size and mtime recorded when it was last rendered or verified.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 import shlex
 import shutil
+import time
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -31,7 +33,7 @@ import jinja2
 
 from generator import __version__
 from generator.errors import InputError, LintError, LockError, SpecError
-from generator.fsutil import atomic_write, walk_files, write_new
+from generator.fsutil import atomic_write, current_umask, walk_files, write_new
 from generator.lint import lint_dockerfile, lint_script
 from generator.lockfiles import (
     LockSet,
@@ -40,14 +42,12 @@ from generator.lockfiles import (
     read_lockset,
     source_input,
     split_ref,
-    task_lock_dir,
 )
 from generator.spec import (
     DatasetConfig,
     SweTask,
     Task,
     TerminalTask,
-    discover_tasks,
     load_dataset_config,
     load_task,
 )
@@ -65,7 +65,7 @@ PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 SCRIPT_MODE = 0o755
 FILE_MODE = 0o644
 CACHE_FILE = ".gen/render-cache.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 # The files every task gets, by kind: (output name, template name, mode)
 OUTPUTS: dict[str, tuple[tuple[str, str, int], ...]] = {
@@ -504,81 +504,139 @@ class RenderResult:
         return sorted(self.written + self.removed)
 
 
-def _stat_sig(path: Path | str) -> list[int] | None:
+# A file's signature: size, mtime (ns), inode. An entry whose files all still have the
+# signatures recorded at render time is fresh. Timestamps have a clock-tick granularity, so a
+# file whose mtime lies within RACY_NS of the moment its signature was taken could change
+# again without its signature changing; such an entry is not trusted ("racily clean", as git
+# calls it). Inputs are signed before they are read; outputs are judged against the moment
+# the cache was saved (as git judges files against its index's mtime).
+RACY_NS = 100_000_000
+COARSE_RACY_NS = 2_000_000_000  # file systems with whole-second timestamps
+
+
+Sig = tuple[int, int, int]  # size, mtime_ns, inode; (-1, -1, -1): the path does not exist
+MISSING: Sig = (-1, -1, -1)
+
+
+def _sig(st: os.stat_result) -> Sig:
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _tree_sigs(root: str) -> list[tuple[str, Sig]]:
+    """Signatures of root ("") and of every file and directory below it, by relative path.
+
+    Directories are signed too: adding or removing a file changes its directory's mtime, so
+    a later check needs no directory listing, only one stat per recorded path.
+    """
     try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
-
-
-def _task_input_sigs(task_dir: Path | str) -> dict[str, list[int]]:
-    sigs: dict[str, list[int]] = {}
-    stack = [os.fspath(task_dir)]
+        sigs: list[tuple[str, Sig]] = [("", _sig(os.stat(root)))]
+    except (FileNotFoundError, NotADirectoryError):
+        return [("", MISSING)]
+    cut = len(root) + 1
+    stack = [root]
     while stack:
         d = stack.pop()
         with os.scandir(d) as it:
             for e in it:
+                sigs.append((e.path[cut:], _sig(e.stat(follow_symlinks=False))))
                 if e.is_dir(follow_symlinks=False):
                     stack.append(e.path)
-                else:
-                    st = e.stat(follow_symlinks=False)
-                    sigs[e.path] = [st.st_size, st.st_mtime_ns, st.st_ino]
+    sigs.sort()
     return sigs
 
 
+def _digest(values: Sequence[int]) -> str:
+    return hashlib.blake2b(array("q", values).tobytes(), digest_size=16).hexdigest()
+
+
+@dataclass
+class _Signed:
+    """One task's signatures: inputs (signed before reading), lock dir, outputs."""
+
+    t: int
+    inputs: list[tuple[str, Sig]]
+    locks: list[tuple[str, Sig]]
+    outputs: list[tuple[str, Sig]] | None = None  # None: signed by the main process
+
+    def entry(self) -> tuple[tuple[tuple[str, ...], ...], str]:
+        assert self.outputs is not None
+        groups = (self.inputs, self.locks, self.outputs)
+        layout = tuple(tuple(rel for rel, _ in g) for g in groups)
+        return layout, _digest([v for g in groups for _, sig in g for v in sig])
+
+
 class _Cache:
-    """Stat-based render cache: never changes the output, only skips unchanged work."""
+    """Stat-based render cache: never changes the output, only skips unchanged work.
+
+    Per task: `t` (when its inputs were signed), a layout (the relative paths signed in the
+    task dir, its lockfiles/tasks/<id>/ dir and its output dir; shared by tasks with the same
+    shape) and a digest of every path's (size, mtime, inode). A check is one stat per path.
+    """
 
     def __init__(self, project: Path, global_key: str, enabled: bool) -> None:
         self.path = project / CACHE_FILE
         self.global_key = global_key
         self.enabled = enabled
-        self.entries: dict[str, Any] = {}
+        self.layouts: list[tuple[tuple[str, ...], ...]] = []
+        self.entries: dict[str, list[Any]] = {}  # task id -> [t, layout index, digest]
+        self.saved_ns = 0
+        self.changed = False
         if enabled:
             try:
-                data = json.loads(self.path.read_text())
+                data = json.loads(self.path.read_bytes())
                 if data.get("version") == CACHE_VERSION and data.get("key") == global_key:
-                    self.entries = data.get("tasks", {})
-            except (FileNotFoundError, ValueError):
-                pass
+                    self.layouts = [tuple(tuple(g) for g in lay) for lay in data["layouts"]]
+                    self.entries = data["tasks"]
+                    self.saved_ns = data["saved"]
+            except (FileNotFoundError, ValueError, KeyError, TypeError):
+                self.layouts, self.entries = [], {}
+        self._layout_index = {lay: i for i, lay in enumerate(self.layouts)}
 
-    def fresh(self, task_id: str, task_dir: Path, lock_dir: Path, out_dir: Path) -> bool:
-        if not self.enabled:
-            return False
-        entry = self.entries.get(task_id)
+    def fresh(self, task_id: str, task_dir: str, lock_dir: str, out_dir: str) -> bool:
+        entry = self.entries.get(task_id) if self.enabled else None
         if not entry:
             return False
-        if entry["inputs"] != _task_input_sigs(task_dir) or \
-                entry["locks"] != _lock_sigs(lock_dir):
-            return False
-        base = os.fspath(out_dir)
-        return all(_stat_sig(os.path.join(base, rel)) == sig
-                   for rel, sig in entry["outputs"].items())
+        t, index, digest = entry
+        values: list[int] = []
+        stat = os.stat
+        for base, rels, limit in zip((task_dir, lock_dir, out_dir), self.layouts[index],
+                                     (t, t, self.saved_ns), strict=True):
+            prefix = base + "/"
+            fine, coarse = limit - RACY_NS, limit - COARSE_RACY_NS
+            for rel in rels:
+                try:
+                    st = stat(prefix + rel if rel else base)
+                except (FileNotFoundError, NotADirectoryError):
+                    values += MISSING
+                    continue
+                mtime = st.st_mtime_ns
+                if mtime >= coarse and (mtime >= fine or not mtime % 1_000_000_000):
+                    return False  # racily clean: cannot be told from a same-tick change
+                values += (st.st_size, mtime, st.st_ino)
+        return bool(_digest(values) == digest)
 
-    def record(self, task_id: str, task_dir: Path, lock_dir: Path, out_dir: Path,
-               outputs: Iterable[str]) -> None:
-        if not self.enabled:
-            return
-        self.entries[task_id] = {
-            "inputs": _task_input_sigs(task_dir),
-            "locks": _lock_sigs(lock_dir),
-            "outputs": {rel: _stat_sig(out_dir / rel) for rel in sorted(outputs)},
-        }
+    def store(self, task_id: str, signed: _Signed) -> None:
+        layout, digest = signed.entry()
+        index = self._layout_index.get(layout)
+        if index is None:
+            index = self._layout_index[layout] = len(self.layouts)
+            self.layouts.append(layout)
+        self.entries[task_id] = [signed.t, index, digest]
+        self.changed = True
 
     def save(self, keep: Iterable[str]) -> None:
         if not self.enabled:
             return
         keep_set = set(keep)
-        data = {"version": CACHE_VERSION, "key": self.global_key,
-                "tasks": {k: v for k, v in sorted(self.entries.items()) if k in keep_set}}
+        if not self.changed and set(self.entries) == keep_set:
+            return
+        tasks = {k: v for k, v in sorted(self.entries.items()) if k in keep_set}
+        used = sorted({v[1] for v in tasks.values()})
+        renumber = {old: new for new, old in enumerate(used)}
+        data = {"version": CACHE_VERSION, "key": self.global_key, "saved": time.time_ns(),
+                "layouts": [self.layouts[i] for i in used],
+                "tasks": {k: [v[0], renumber[v[1]], v[2]] for k, v in tasks.items()}}
         atomic_write(self.path, json.dumps(data, separators=(",", ":")).encode())
-
-
-def _lock_sigs(lock_dir: Path) -> dict[str, list[int]]:
-    if not os.path.isdir(lock_dir):
-        return {}
-    return _task_input_sigs(lock_dir)
 
 
 def _global_key(project: Path, templates: TemplateSet, out_dir: Path) -> str:
@@ -601,99 +659,216 @@ class _TaskOutcome:
     new: bool  # the task directory did not exist; its files are staged
     changed: dict[str, RenderedFile]  # existing task: files whose bytes or mode differ
     unchanged: int
+    signed: _Signed | None = None  # for the render cache
 
 
-def _process(project: Path, dirs: Sequence[Path], out_dir: Path, check: bool,
-             keep_files: bool) -> list[_TaskOutcome]:
-    """Load, render, lint and compare tasks; stage brand-new task dirs (unless check).
+@dataclass(frozen=True)
+class _Job:
+    """What a worker needs to know (picklable; each worker loads the project once)."""
+
+    project: str
+    out_dir: str
+    staging: str | None  # where brand-new task dirs are written (None: check/plan only)
+    keep_files: bool  # plan mode: return every file's bytes, compare nothing
+    sign: bool  # take render-cache signatures
+
+
+class _Worker:
+    """Loads config, locks and templates once per process, then renders task after task.
 
     Runs in worker processes for large datasets: each task's bytes are compared (and a new
     task's files written into the staging dir) where they were rendered, so only small
     results travel back. Nothing under out_dir except the staging dir is touched here.
     """
-    config = load_dataset_config(project)
-    locks = read_lockset(project)
-    templates = TemplateSet(project / config.templates)
-    staging = out_dir / STAGING
-    outcomes = []
-    made: set[Path] = set()
-    for d in dirs:
-        task = load_task(d, config.defaults, project)
-        files = render_task(task, config, locks, templates)
-        tdir = out_dir / task.id
+
+    def __init__(self, job: _Job) -> None:
+        self.job = job
+        project = Path(job.project)
+        self.project = project
+        self.config = load_dataset_config(project)
+        self.locks = read_lockset(project)
+        self.templates = TemplateSet(project / self.config.templates)
+        self.umask = current_umask()
+        self.lock_root = os.path.join(job.project, "lockfiles", "tasks")
+
+    def process(self, dirs: Sequence[Path]) -> list[_TaskOutcome]:
+        return [self.one(d) for d in dirs]
+
+    def one(self, d: Path) -> _TaskOutcome:
+        job = self.job
+        task_id = d.name
+        task_dir = os.fspath(d)
+        lock_dir = os.path.join(self.lock_root, task_id)
+        if job.sign:  # before reading: a change made while rendering shows as a new signature
+            signed_ns = time.time_ns()
+            in_sigs = _tree_sigs(task_dir)
+            lock_sigs = _tree_sigs(lock_dir)
+        task = load_task(d, self.config.defaults, self.project)
+        files = render_task(task, self.config, self.locks, self.templates)
         paths = sorted(files)
-        if keep_files:
-            outcomes.append(_TaskOutcome(task.id, paths, False, files, 0))
-            continue
-        if not tdir.is_dir():
-            if not check:
-                root = staging / task.id
+        if job.keep_files:
+            return _TaskOutcome(task.id, paths, False, files, 0)
+        tdir = os.path.join(job.out_dir, task.id)
+        out_sigs: list[tuple[str, Sig]] = []
+        if not os.path.isdir(tdir):
+            if job.staging is not None:
+                root = os.path.join(job.staging, task.id)
+                made = {root}
+                os.mkdir(root)
                 for sub in paths:
                     rf = files[sub]
-                    target = root / sub
-                    if target.parent not in made:
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        made.add(target.parent)
-                    write_new(target, rf.data, rf.mode)
-            outcomes.append(_TaskOutcome(task.id, paths, True, {}, 0))
-            continue
-        changed: dict[str, RenderedFile] = {}
-        unchanged = 0
-        for sub in paths:
-            rf = files[sub]
-            target = tdir / sub
-            try:
-                st = os.stat(target)
-                same = (st.st_mode & 0o777) == rf.mode and st.st_size == len(rf.data) and \
-                    target.read_bytes() == rf.data
-            except (FileNotFoundError, NotADirectoryError):
-                same = False
-            if same:
-                unchanged += 1
-            else:
-                changed[sub] = rf
-        outcomes.append(_TaskOutcome(task.id, paths, False, changed, unchanged))
-    return outcomes
+                    target = f"{root}/{sub}"
+                    parent = os.path.dirname(target)
+                    if parent not in made:
+                        os.makedirs(parent, exist_ok=True)
+                        while parent not in made:
+                            made.add(parent)
+                            parent = os.path.dirname(parent)
+                    out_sigs.append((sub, _sig(write_new(target, rf.data, rf.mode,
+                                                         umask=self.umask))))
+                # directories last: each file written changed its directory's mtime
+                out_sigs.extend((d[len(root) + 1:], _sig(os.stat(d))) for d in made)  # root: ""
+                out_sigs.sort()
+            outcome = _TaskOutcome(task.id, paths, True, {}, 0)
+        else:
+            changed: dict[str, RenderedFile] = {}
+            unchanged = 0
+            for sub in paths:
+                rf = files[sub]
+                target = f"{tdir}/{sub}"
+                try:
+                    st = os.stat(target)
+                    same = (st.st_mode & 0o777) == rf.mode and st.st_size == len(rf.data)
+                    if same:
+                        with open(target, "rb") as f:
+                            same = f.read() == rf.data
+                except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                    same = False
+                if same:
+                    unchanged += 1
+                else:
+                    changed[sub] = rf
+            outcome = _TaskOutcome(task.id, paths, False, changed, unchanged)
+        if job.sign:
+            outcome.signed = _Signed(signed_ns, in_sigs, lock_sigs,
+                                     out_sigs if outcome.new else None)
+        return outcome
 
 
-def _process_chunk(args: tuple[Path, list[Path], Path, bool, bool]) -> list[_TaskOutcome]:
-    return _process(*args)
+_WORKER: _Worker | None = None
 
 
-def _run_tasks(project: Path, dirs: list[Path], out_dir: Path, *, check: bool, keep_files: bool,
-               jobs: int | None, progress: Callable[[int], None] | None) -> list[_TaskOutcome]:
+def _init_worker(job: _Job) -> None:
+    global _WORKER
+    _WORKER = _Worker(job)
+
+
+def _work(dirs: list[Path]) -> list[_TaskOutcome]:
+    assert _WORKER is not None
+    return _WORKER.process(dirs)
+
+
+def _run_tasks(job: _Job, dirs: list[Path], *, jobs: int | None,
+               progress: Callable[[int], None] | None) -> list[_TaskOutcome]:
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
+    if not dirs:
+        return []
     if len(dirs) < 400 or jobs <= 1:
+        worker = _Worker(job)
         outcomes = []
         step = 100
         for i in range(0, len(dirs), step):
-            outcomes.extend(_process(project, dirs[i:i + step], out_dir, check, keep_files))
+            outcomes.extend(worker.process(dirs[i:i + step]))
             if progress:
                 progress(len(dirs[i:i + step]))
         return outcomes
-    chunk = max(50, min(500, len(dirs) // (jobs * 4)))
-    parts = [(project, dirs[i:i + chunk], out_dir, check, keep_files)
-             for i in range(0, len(dirs), chunk)]
+    chunk = max(50, min(250, len(dirs) // (jobs * 8)))
+    parts = [dirs[i:i + chunk] for i in range(0, len(dirs), chunk)]
     outcomes = []
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for part in pool.map(_process_chunk, parts):
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
+                             initargs=(job,)) as pool:
+        for part in pool.map(_work, parts):
             outcomes.extend(part)
             if progress:
                 progress(len(part))
     return outcomes
 
 
-def _select_dirs(project: Path, only: Sequence[str] | None) -> list[Path]:
-    _check_task_dirs(project)
-    dirs = discover_tasks(project)
+def _task_names(project: Path, only: Sequence[str] | None) -> list[str]:
+    """The task directory names under tasks/, sorted; bad ids and unknown --task refused.
+
+    Whether each has a spec file is checked by the caller (a fresh cache entry proves it).
+    """
+    from generator.spec import TASK_ID_RE
+    root = project / "tasks"
+    if not root.is_dir():
+        raise SpecError("no tasks/ directory", file="tasks/",
+                        hint="create tasks/<id>/task.spec.yaml (see `gen init`)")
+    with os.scandir(root) as it:
+        names = sorted(e.name for e in it if e.is_dir())
+    for name in names:
+        if not TASK_ID_RE.match(name):
+            raise SpecError(f"bad task id '{name}': must match {TASK_ID_RE.pattern} (Docker "
+                            "Compose project names are lowercase)", file=f"tasks/{name}",
+                            field="<task id>", hint="rename the directory to lowercase "
+                            "letters, digits, '.', '_' and '-'")
     if only:
-        known = {d.name for d in dirs}
+        known = set(names)
         bad = [t for t in only if t not in known]
         if bad:
             raise SpecError(f"no task '{bad[0]}'", file="tasks/",
-                            hint=f"choose from: {', '.join(sorted(known)) or '(none)'}")
-        dirs = [d for d in dirs if d.name in set(only)]
-    return dirs
+                            hint=f"choose from: {', '.join(names) or '(none)'}")
+        chosen = set(only)
+        names = [n for n in names if n in chosen]
+    return names
+
+
+def _require_specs(project: Path, names: Iterable[str]) -> None:
+    from generator.spec import SPEC_FILE
+    base = os.fspath(project / "tasks")
+    for name in names:
+        if not os.path.isfile(os.path.join(base, name, SPEC_FILE)):
+            raise SpecError(f"task directory has no {SPEC_FILE}", file=f"tasks/{name}",
+                            hint=f"add tasks/{name}/{SPEC_FILE} or remove the directory")
+
+
+def _select_dirs(project: Path, only: Sequence[str] | None) -> list[Path]:
+    names = _task_names(project, only)
+    _require_specs(project, names)
+    return [project / "tasks" / n for n in names]
+
+
+_FRESH: tuple[_Cache, list[str], str, str, str] | None = None
+
+
+def _fresh_part(i: int, n: int) -> list[str]:
+    assert _FRESH is not None
+    cache, names, task_root, lock_root, out_root = _FRESH
+    return [name for name in names[i::n]
+            if cache.fresh(name, f"{task_root}/{name}", f"{lock_root}/{name}",
+                           f"{out_root}/{name}")]
+
+
+def _fresh_names(cache: _Cache, names: list[str], task_root: str, lock_root: str,
+                 out_root: str, jobs: int | None) -> set[str]:
+    """The tasks whose cache entry is still valid (one stat per signed path).
+
+    Large datasets are checked by forked processes, which inherit the loaded cache.
+    """
+    global _FRESH
+    if not cache.enabled or not cache.entries:
+        return set()
+    jobs = jobs if jobs is not None else (os.cpu_count() or 1)
+    _FRESH = (cache, names, task_root, lock_root, out_root)
+    try:
+        if jobs > 1 and len(names) >= 2000 and \
+                "fork" in multiprocessing.get_all_start_methods():
+            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                parts = pool.starmap(_fresh_part, [(i, jobs) for i in range(jobs)])
+            return {name for part in parts for name in part}
+        return set(_fresh_part(0, 1))
+    finally:
+        _FRESH = None
 
 
 def plan_render(project: Path, *, only: Sequence[str] | None = None, jobs: int | None = 1,
@@ -701,8 +876,8 @@ def plan_render(project: Path, *, only: Sequence[str] | None = None, jobs: int |
     """Render every task in memory (no output dir involved). Raises on the first bad input."""
     project = project.resolve()
     dirs = _select_dirs(project, only)
-    outcomes = _run_tasks(project, dirs, project / "dataset", check=True, keep_files=True,
-                          jobs=jobs, progress=progress)
+    job = _Job(os.fspath(project), os.fspath(project / "dataset"), None, True, False)
+    outcomes = _run_tasks(job, dirs, jobs=jobs, progress=progress)
     plan = RenderPlan(tasks=[d.name for d in dirs])
     for o in outcomes:
         for sub, rf in o.changed.items():
@@ -749,19 +924,30 @@ def _existing_files(out_dir: Path, task_ids: Iterable[str] | None) -> set[str]:
 STAGING = ".gen-staging"
 
 
+def _staging_dir(out_dir: Path) -> tuple[Path, bool]:
+    """Where new task dirs are written first, and whether it becomes out_dir as a whole.
+
+    A first render (no output directory yet) writes a sibling directory and renames it into
+    place once; otherwise each new task directory is renamed from out_dir/.gen-staging.
+    """
+    if out_dir.exists():
+        return out_dir / STAGING, False
+    return out_dir.parent / f".{out_dir.name}{STAGING}", True
+
+
 def _commit(project: Path, out_dir: Path, tasks: list[str], reused: set[str],
-            outcomes: list[_TaskOutcome], cache: _Cache | None, *, check: bool,
-            prune: bool) -> RenderResult:
+            outcomes: list[_TaskOutcome], cache: _Cache, staging: Path, whole: bool, *,
+            check: bool, prune: bool) -> RenderResult:
     """Make out_dir match the outcomes: replace changed files atomically, rename staged task
     dirs into place, remove files and directories that are no longer rendered."""
     result = RenderResult(tasks=len(tasks), cached_tasks=len(reused))
-    staging = out_dir / STAGING
     existing = _existing_files(out_dir, [o.task_id for o in outcomes if not o.new])
     if prune and out_dir.is_dir():
         wanted = set(tasks)
-        for entry in sorted(out_dir.iterdir()):
-            if entry.name not in wanted and entry.name != STAGING:
-                existing |= _existing_files(out_dir, [entry.name]) or {entry.name}
+        with os.scandir(out_dir) as it:
+            strays = sorted(e.name for e in it if e.name not in wanted and e.name != STAGING)
+        for name in strays:
+            existing |= _existing_files(out_dir, [name]) or {name}
     wanted_files: set[str] = set()
     for o in outcomes:
         wanted_files.update(f"{o.task_id}/{p}" for p in o.paths)
@@ -786,19 +972,22 @@ def _commit(project: Path, out_dir: Path, tasks: list[str], reused: set[str],
             else:
                 target.unlink(missing_ok=True)
     if not check:
-        for o in outcomes:
-            if o.new:
-                os.rename(staging / o.task_id, out_dir / o.task_id)
-        shutil.rmtree(staging, ignore_errors=True)
+        if whole:
+            if outcomes:
+                os.rename(staging, out_dir)
+        else:
+            for o in outcomes:
+                if o.new:
+                    os.rename(staging / o.task_id, out_dir / o.task_id)
+            shutil.rmtree(staging, ignore_errors=True)
         if result.removed:
             _remove_empty_dirs(out_dir)
-        if cache is not None and cache.enabled and (outcomes or result.removed
-                                                     or set(cache.entries) != set(tasks)):
-            for o in outcomes:
-                cache.record(o.task_id, project / "tasks" / o.task_id,
-                             task_lock_dir(project / "lockfiles", o.task_id),
-                             out_dir / o.task_id, o.paths)
-            cache.save(tasks)
+        for o in outcomes:
+            if o.signed is not None:
+                if o.signed.outputs is None:  # an existing task dir, as it is now
+                    o.signed.outputs = _tree_sigs(os.fspath(out_dir / o.task_id))
+                cache.store(o.task_id, o.signed)
+        cache.save(tasks)
     result.written.sort()
     result.removed.sort()
     return result
@@ -824,31 +1013,27 @@ def render(project: Path, out_dir: Path | None = None, *, check: bool = False,
     out = (out_dir or project / "dataset").resolve()
     config = load_dataset_config(project)
     templates = TemplateSet(project / config.templates)
-    dirs = _select_dirs(project, only)
+    names = _task_names(project, only)
     cache = _Cache(project, _global_key(project, templates, out),
                    use_cache and not check and only is None)
-    reused: set[str] = set()
-    todo: list[Path] = []
-    for d in dirs:
-        if cache.fresh(d.name, d, task_lock_dir(project / "lockfiles", d.name), out / d.name):
-            reused.add(d.name)
-        else:
-            todo.append(d)
+    out_s = os.fspath(out)
+    reused = _fresh_names(cache, names, os.fspath(project / "tasks"),
+                          os.fspath(project / "lockfiles" / "tasks"), out_s, jobs)
+    stale = [n for n in names if n not in reused]
+    _require_specs(project, stale)
+    todo = [project / "tasks" / n for n in stale]
     if progress and reused:
         progress(len(reused))
-    staging = out / STAGING
-    created = not out.exists()
+    staging, whole = _staging_dir(out)
     if not check and todo:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
+    job = _Job(os.fspath(project), out_s, None if check else os.fspath(staging), False,
+               cache.enabled)
     try:
-        outcomes = _run_tasks(project, todo, out, check=check, keep_files=False, jobs=jobs,
-                              progress=progress)
+        outcomes = _run_tasks(job, todo, jobs=jobs, progress=progress)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-        if created:
-            with contextlib.suppress(OSError):
-                out.rmdir()
         raise
-    return _commit(project, out, [d.name for d in dirs], reused, outcomes, cache, check=check,
+    return _commit(project, out, names, reused, outcomes, cache, staging, whole, check=check,
                    prune=only is None)
