@@ -111,7 +111,7 @@ TB_TASK_FIELDS: dict[str, str] = {
 }
 TB_REQUIRED = ("instruction", "difficulty")
 # tb passes the container name as `docker compose -p` without sanitizing it
-_TB_TASK_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_TB_TASK_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*\Z")
 _CONTAINER_VAR = "T_BENCH_TASK_DOCKER_CLIENT_CONTAINER_NAME"
 _TEST_DIR_VAR = "T_BENCH_TEST_DIR"
 
@@ -288,8 +288,8 @@ HARBOR_SCHEMA: dict[str, frozenset[str] | None] = {
     "environment": _ENVIRONMENT_KEYS,
     "solution": frozenset({"env"}),
 }
-_HARBOR_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*/[a-zA-Z0-9][a-zA-Z0-9._-]*$")
-_DIGEST_REF_RE = re.compile(r"@sha256:[0-9a-f]{64}$")
+_HARBOR_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*/[a-zA-Z0-9][a-zA-Z0-9._-]*\Z")
+_DIGEST_REF_RE = re.compile(r"@sha256:[0-9a-f]{64}\Z")
 
 
 def lint_harbor_task(task_id: str, files: FileMap, *, root: str = "harbor") -> None:
@@ -385,7 +385,7 @@ SWEBENCH_PARSERS = ("parse_log_pytest", "parse_log_pytest_options", "parse_log_p
                     "parse_log_matplotlib")
 SWEBENCH_EVAL_TYPES = ("pass_and_fail", "fail_only")
 _MARKERS = (">>>>> Start Test Output", ">>>>> End Test Output")
-_DOCKER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_DOCKER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*\Z")
 
 
 def expected_swebench_image(instance_id: str, namespace: str = "swebench") -> str:

@@ -82,7 +82,7 @@ DIR_MODE = 0o755
 EXPORT_IMAGES_FILE = "images.json"  # swebench export: harness image name -> built image
 SWEBENCH_INSTANCES = "instances.jsonl"
 SWEBENCH_SPLIT = "test"
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
 
 @dataclass
@@ -101,7 +101,7 @@ class ExportPlan:
 # TOML (harbor's task.toml): a small deterministic writer
 # --------------------------------------------------------------------------------------
 
-_BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+\Z")
 _TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n",
                  "\f": "\\f", "\r": "\\r"}
 

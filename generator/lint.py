@@ -14,7 +14,7 @@ from generator.errors import LintError
 
 __all__ = ["dockerfile_instructions", "lint_dockerfile", "lint_script"]
 
-_DIGEST_RE = re.compile(r"@sha256:[0-9a-f]{64}$")
+_DIGEST_RE = re.compile(r"@sha256:[0-9a-f]{64}\Z")
 _PIPE_TO_SHELL_RE = re.compile(
     r"\b(curl|wget)\b[^|;&]*\|\s*(sudo\s+)?(ba|z|da|k)?sh\b", re.IGNORECASE)
 _URL_RE = re.compile(r"^(https?|ftp|git)://|^git@", re.IGNORECASE)

@@ -14,6 +14,8 @@ still has the size and mtime recorded when it was last rendered or verified.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import multiprocessing
@@ -23,7 +25,7 @@ import shlex
 import shutil
 import time
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,7 @@ from generator.spec import (
     DatasetConfig,
     SweTask,
     Task,
+    TaskFiles,
     TerminalTask,
     load_dataset_config,
     load_task,
@@ -108,7 +111,7 @@ def _yaml_flow(values: Iterable[Any]) -> str:
 
 
 _BLOCK_SAFE = re.compile(
-    r"^[^\t\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]*$")
+    r"^[^\t\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]*\Z")
 
 
 def _yaml_block(text: str, indent: int = 2) -> str:
@@ -250,6 +253,9 @@ class RenderedFile:
 
 
 def _task_rel(task: Task, project: Path) -> str:
+    spec, root = os.fspath(task.spec_file), os.fspath(project)
+    if spec.startswith(root) and spec[len(root):len(root) + 1] == "/":
+        return spec[len(root) + 1:]
     return task.spec_file.relative_to(project).as_posix()
 
 
@@ -381,7 +387,7 @@ def task_context(task: Task, config: DatasetConfig, locks: LockSet) -> dict[str,
             'python3 -m pytest -rA -p no:cacheprovider "$TEST_DIR"'
         ctx["test_command"] = _pytest_command(task, command, shown)
         ctx["files"] = task.files
-        ctx["solution_text"] = (task.path / task.solution).read_text(encoding="utf-8")
+        ctx["solution_text"] = task.solution_text
     else:
         assert isinstance(task, SweTask)
         ctx["source"] = _source_context(task, locks)
@@ -405,29 +411,40 @@ def task_context(task: Task, config: DatasetConfig, locks: LockSet) -> dict[str,
 # --------------------------------------------------------------------------------------
 
 
-def _copy_tree(src_root: Path, rel: str, dest_prefix: str, out: dict[str, RenderedFile],
+def _copy_tree(listing: TaskFiles, rel: str, dest_prefix: str, out: dict[str, RenderedFile],
                *, force_mode: int | None = None) -> None:
-    src = src_root / rel
-    files = [src] if src.is_file() else list(walk_files(src))
-    for f in files:
-        sub = f.name if src.is_file() else f.relative_to(src).as_posix()
-        data = f.read_bytes()
-        mode = force_mode if force_mode is not None else (
-            SCRIPT_MODE if os.stat(f).st_mode & 0o111 else FILE_MODE)
-        path = f"{dest_prefix}/{sub}" if src.is_dir() else dest_prefix
-        out[path] = RenderedFile(data, mode)
+    """Copy a task's file, or every file below its directory, verbatim into `out`."""
+    root = listing.root
+    if listing.is_file(rel):
+        files = [(rel, dest_prefix)]
+    else:
+        cut = len(rel) + 1
+        files = [(f, f"{dest_prefix}/{f[cut:]}") for f in listing.files_under(rel)]
+    for f, dest in files:
+        with open(f"{root}/{f}", "rb") as fh:
+            data = fh.read()
+        if force_mode is not None:
+            mode = force_mode
+        else:
+            st = listing.stats.get(f)
+            if st is None:  # reached through a symlink
+                st = os.stat(f"{root}/{f}")
+            mode = SCRIPT_MODE if st.st_mode & 0o111 else FILE_MODE
+        out[dest] = RenderedFile(data, mode)
 
 
-def render_task(task: Task, config: DatasetConfig, locks: LockSet,
-                templates: TemplateSet) -> dict[str, RenderedFile]:
+def render_task(task: Task, config: DatasetConfig, locks: LockSet, templates: TemplateSet,
+                listing: TaskFiles | None = None) -> dict[str, RenderedFile]:
     """All files of one task, as paths relative to the task's output directory."""
     ctx = task_context(task, config, locks)
     out: dict[str, RenderedFile] = {}
     # inputs copied verbatim first, so README can list every file
     if isinstance(task, TerminalTask):
-        _copy_tree(task.path, task.tests_dir, "tests", out)
+        if listing is None:
+            listing = TaskFiles(task.path)
+        _copy_tree(listing, task.tests_dir, "tests", out)
         for f in task.files:
-            _copy_tree(task.path, f.src, f"files/{f.src}", out,
+            _copy_tree(listing, f.src, f"files/{f.src}", out,
                        force_mode=None if f.mode is None else (
                            SCRIPT_MODE if f.mode & 0o111 else FILE_MODE))
     else:
@@ -699,12 +716,14 @@ class _Worker:
         task_id = d.name
         task_dir = os.fspath(d)
         lock_dir = os.path.join(self.lock_root, task_id)
-        if job.sign:  # before reading: a change made while rendering shows as a new signature
-            signed_ns = time.time_ns()
-            in_sigs = _tree_sigs(task_dir)
+        # listed (and signed) before anything is read: a change made while rendering shows as
+        # a new signature next time
+        signed_ns = time.time_ns()
+        listing = TaskFiles(task_dir)
+        if job.sign:
             lock_sigs = _tree_sigs(lock_dir)
-        task = load_task(d, self.config.defaults, self.project)
-        files = render_task(task, self.config, self.locks, self.templates)
+        task = load_task(d, self.config.defaults, self.project, listing)
+        files = render_task(task, self.config, self.locks, self.templates, listing)
         paths = sorted(files)
         if job.keep_files:
             return _TaskOutcome(task.id, paths, False, files, 0)
@@ -750,7 +769,7 @@ class _Worker:
                     changed[sub] = rf
             outcome = _TaskOutcome(task.id, paths, False, changed, unchanged)
         if job.sign:
-            outcome.signed = _Signed(signed_ns, in_sigs, lock_sigs,
+            outcome.signed = _Signed(signed_ns, listing.signatures(), lock_sigs,
                                      out_sigs if outcome.new else None)
         return outcome
 
@@ -760,7 +779,32 @@ _WORKER: _Worker | None = None
 
 def _init_worker(job: _Job) -> None:
     global _WORKER
+    _tune_gc()
     _WORKER = _Worker(job)
+
+
+# Rendering allocates many small objects that live until the render ends (outcomes,
+# signatures); with the default thresholds the cyclic GC rescans them over and over
+# (about a third of a 10,000-task render). Objects that exist when a render starts are
+# frozen out of the scans and the young generation is collected less often.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def _tune_gc() -> tuple[int, int, int]:
+    old = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    return old
+
+
+@contextlib.contextmanager
+def _gc_tuned() -> Iterator[None]:
+    old = _tune_gc()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
 
 
 def _work(dirs: list[Path]) -> list[_TaskOutcome]:
@@ -1009,6 +1053,14 @@ def render(project: Path, out_dir: Path | None = None, *, check: bool = False,
     Every task is rendered and linted before anything under out_dir changes: a bad input
     anywhere raises with the previous output untouched.
     """
+    with _gc_tuned():
+        return _render(project, out_dir, check=check, only=only, use_cache=use_cache,
+                       jobs=jobs, progress=progress)
+
+
+def _render(project: Path, out_dir: Path | None, *, check: bool,
+            only: Sequence[str] | None, use_cache: bool, jobs: int | None,
+            progress: Callable[[int], None] | None) -> RenderResult:
     project = project.resolve()
     out = (out_dir or project / "dataset").resolve()
     config = load_dataset_config(project)

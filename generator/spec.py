@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -44,15 +45,15 @@ __all__ = [
 
 DATASET_FILE = "gen.yaml"
 SPEC_FILE = "task.spec.yaml"
-TASK_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+TASK_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*\Z")
 _NAME_RE = TASK_ID_RE
-_PLATFORM_RE = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
-_SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
-_ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_APT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(:[a-z0-9]+)?$")
+_PLATFORM_RE = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?\Z")
+_SHA1_RE = re.compile(r"^[0-9a-f]{40}\Z")
+_ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_APT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(:[a-z0-9]+)?\Z")
 _REQ_RE = re.compile(
-    r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?(\s*(==|>=|<=|~=|!=|<|>)\s*[^\s@]+)?$")
-_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?(\s*(==|>=|<=|~=|!=|<|>)\s*[^\s@]+)?\Z")
+_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 DIFFICULTIES = ("easy", "medium", "hard")
 LOG_PARSERS = (
@@ -143,6 +144,7 @@ class TerminalTask(_TaskBase):
     tests_dir: str
     test_command: str
     solution: str
+    solution_text: str  # the solution file's text (read once, at load)
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,83 @@ class Project:
 
 
 # --------------------------------------------------------------------------------------
+# What is in a task directory: listed once, asked many times
+# --------------------------------------------------------------------------------------
+
+
+class TaskFiles:
+    """Every file and directory below a task directory, listed once with their stats.
+
+    Spec checks (does `src` exist, is the tests dir empty), the render's copies and the
+    render cache's signatures all ask this listing instead of the file system again.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = os.fspath(root)
+        self.stats: dict[str, os.stat_result] = {"": os.stat(self.root)}
+        self.links: set[str] = set()
+        cut = len(self.root) + 1
+        stack = [self.root]
+        while stack:
+            d = stack.pop()
+            with os.scandir(d) as it:
+                for e in it:
+                    rel = e.path[cut:]
+                    st = e.stat(follow_symlinks=False)
+                    self.stats[rel] = st
+                    if e.is_symlink():
+                        self.links.add(rel)
+                    elif e.is_dir(follow_symlinks=False):
+                        stack.append(e.path)
+
+    def _st(self, rel: str) -> os.stat_result | None:
+        if rel in self.links:  # as the file system would answer: follow the link
+            try:
+                return os.stat(os.path.join(self.root, rel))
+            except OSError:
+                return None
+        return self.stats.get(rel)
+
+    def exists(self, rel: str) -> bool:
+        return self._st(rel) is not None
+
+    def is_file(self, rel: str) -> bool:
+        st = self._st(rel)
+        return st is not None and stat.S_ISREG(st.st_mode)
+
+    def is_dir(self, rel: str) -> bool:
+        st = self._st(rel)
+        return st is not None and stat.S_ISDIR(st.st_mode)
+
+    def has_entries(self, rel: str) -> bool:
+        prefix = rel + "/"
+        return any(k.startswith(prefix) for k in self.stats)
+
+    def files_under(self, rel: str) -> list[str]:
+        """Regular files below directory `rel`, sorted; a symlink anywhere is refused."""
+        prefix = rel + "/"
+        found = []
+        for k, st in self.stats.items():
+            if k.startswith(prefix):
+                if k in self.links:
+                    raise OSError(f"{os.path.join(self.root, k)}: symlinks are not allowed "
+                                  "in task inputs")
+                if stat.S_ISREG(st.st_mode):
+                    found.append(k)
+        found.sort()
+        return found
+
+    def read_text(self, rel: str) -> str:
+        with open(os.path.join(self.root, rel), encoding="utf-8") as f:
+            return f.read()
+
+    def signatures(self) -> list[tuple[str, tuple[int, int, int]]]:
+        """(relative path, (size, mtime_ns, inode)) of every entry, the root as ""."""
+        return sorted((rel, (st.st_size, st.st_mtime_ns, st.st_ino))
+                      for rel, st in self.stats.items())
+
+
+# --------------------------------------------------------------------------------------
 # YAML loading with line numbers on demand
 # --------------------------------------------------------------------------------------
 
@@ -215,6 +294,9 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def _rel(path: Path, root: Path | None) -> str:
     if root is not None:
+        p, r = os.fspath(path), os.fspath(root)
+        if p.startswith(r) and p[len(r):len(r) + 1] == "/":
+            return p[len(r) + 1:]
         try:
             return path.relative_to(root).as_posix()
         except ValueError:
@@ -271,7 +353,8 @@ class _Ctx:
 def _read_yaml(file: Path, root: Path | None) -> tuple[_Ctx, Any]:
     shown = _rel(file, root)
     try:
-        text = file.read_text(encoding="utf-8")
+        with open(file, encoding="utf-8") as f:
+            text = f.read()
     except FileNotFoundError:
         raise SpecError("file not found", file=shown, hint=f"create {shown}") from None
     except UnicodeDecodeError:
@@ -583,7 +666,7 @@ def _environment(m: _Map | None, defaults: Defaults, ctx: _Ctx) -> Environment:
     )
 
 
-def _files(m: _Map, ctx: _Ctx, task_dir: Path) -> tuple[FileEntry, ...]:
+def _files(m: _Map, ctx: _Ctx, listing: TaskFiles) -> tuple[FileEntry, ...]:
     raw = m.raw("files")
     if raw is None:
         return ()
@@ -609,7 +692,7 @@ def _files(m: _Map, ctx: _Ctx, task_dir: Path) -> tuple[FileEntry, ...]:
         if PurePosixPath(src).parts[0] in RESERVED_DIRS or src == SPEC_FILE:
             raise ctx.fail(("files", i, "src"), f"'{src}' is reserved for gen",
                            f"move the file out of {', '.join(RESERVED_DIRS)}/")
-        if not (task_dir / src).exists():
+        if not listing.exists(src):
             raise ctx.fail(("files", i, "src"), f"'{src}' does not exist in the task directory",
                            f"create {src} or fix the path")
         out.append(FileEntry(src=src, dest=dest, mode=mode))
@@ -626,7 +709,7 @@ def _common(m: _Map, ctx: _Ctx, defaults: Defaults, *, difficulty_required: bool
     return {
         "difficulty": difficulty,
         "category": m.text("category", default=defaults.category, nonempty=True),
-        "tags": m.str_list("tags", item_pattern=re.compile(r"^\S+$"), what="tag",
+        "tags": m.str_list("tags", item_pattern=re.compile(r"^\S+\Z"), what="tag",
                            fix="write tags as single words"),
         "author": _author(m.sub("author", "author"), defaults.author),
         "timeouts": _timeouts(m.sub("timeouts", "timeouts"), defaults.timeouts),
@@ -636,25 +719,27 @@ def _common(m: _Map, ctx: _Ctx, defaults: Defaults, *, difficulty_required: bool
     }
 
 
-def _read_task_file(m: _Map, ctx: _Ctx, task_dir: Path, key: str, *, default: str | None,
-                    required_exists: bool = True) -> tuple[str, str]:
+def _read_task_file(m: _Map, ctx: _Ctx, listing: TaskFiles, key: str, *,
+                    default: str | None, required_exists: bool = True) -> tuple[str, str]:
     """A field naming a file in the task dir: returns (relative path, text)."""
     value = m.text(key, required=default is None, default=default or "")
     rel = _rel_path_check(m, key, value, (key,))
-    target = task_dir / rel
-    if not target.is_file():
+    if not listing.is_file(rel):
         if not required_exists:
             return rel, ""
         raise ctx.fail((key,), f"'{rel}' does not exist in the task directory",
                        f"create {ctx.shown.rsplit('/', 1)[0]}/{rel} or fix '{key}'")
     try:
-        return rel, target.read_text(encoding="utf-8")
+        return rel, listing.read_text(rel)
     except UnicodeDecodeError:
         raise ctx.fail((key,), f"'{rel}' is not UTF-8 text", "save it as UTF-8") from None
 
 
-def parse_task(task_dir: Path, data: Any, ctx: _Ctx, defaults: Defaults) -> Task:
+def parse_task(task_dir: Path, data: Any, ctx: _Ctx, defaults: Defaults,
+               listing: TaskFiles | None = None) -> Task:
     task_id = task_dir.name
+    if listing is None:
+        listing = TaskFiles(task_dir)
     if not TASK_ID_RE.match(task_id):
         raise SpecError(
             f"bad task id '{task_id}': must match {TASK_ID_RE.pattern} "
@@ -671,7 +756,7 @@ def parse_task(task_dir: Path, data: Any, ctx: _Ctx, defaults: Defaults) -> Task
         instruction = m.text("instruction", required=True, nonempty=True,
                             fix="add 'instruction: |' with the text the agent sees")
         common = _common(m, ctx, defaults, difficulty_required=True)
-        files = _files(m, ctx, task_dir)
+        files = _files(m, ctx, listing)
         tm = m.sub("tests", "tests")
         tests_dir, test_command = "tests", ""
         if tm is not None:
@@ -679,13 +764,15 @@ def parse_task(task_dir: Path, data: Any, ctx: _Ctx, defaults: Defaults) -> Task
                                         ("tests", "dir"))
             test_command = tm.text("command", default="")
             tm.done()
-        if not (task_dir / tests_dir).is_dir() or not any((task_dir / tests_dir).iterdir()):
+        if not listing.is_dir(tests_dir) or not listing.has_entries(tests_dir):
             raise ctx.fail(("tests",), f"tests directory '{tests_dir}' is missing or empty",
                            f"add test files under {tests_dir}/ in the task directory")
-        solution, _ = _read_task_file(m, ctx, task_dir, "solution", default="solution.sh")
+        solution, solution_text = _read_task_file(m, ctx, listing, "solution",
+                                                  default="solution.sh")
         m.done()
         task = TerminalTask(**base, **common, instruction=instruction, files=files,
-                            tests_dir=tests_dir, test_command=test_command, solution=solution)
+                            tests_dir=tests_dir, test_command=test_command, solution=solution,
+                            solution_text=solution_text)
     else:
         problem = m.text("problem_statement", required=True, nonempty=True)
         hints = m.text("hints", default="")
@@ -707,8 +794,8 @@ def parse_task(task_dir: Path, data: Any, ctx: _Ctx, defaults: Defaults) -> Task
                             fix="write the full 40-hex commit sha the repo is checked out at")
         setup_commit = m.text("environment_setup_commit", default=base_commit, pattern=_SHA1_RE,
                              fix="write a full 40-hex commit sha")
-        patch_file, patch = _read_task_file(m, ctx, task_dir, "patch", default="gold.patch")
-        test_patch_file, test_patch = _read_task_file(m, ctx, task_dir, "test_patch",
+        patch_file, patch = _read_task_file(m, ctx, listing, "patch", default="gold.patch")
+        test_patch_file, test_patch = _read_task_file(m, ctx, listing, "test_patch",
                                                       default="test.patch")
         for key, text in (("patch", patch), ("test_patch", test_patch)):
             if "diff --git" not in text:
@@ -716,7 +803,7 @@ def parse_task(task_dir: Path, data: Any, ctx: _Ctx, defaults: Defaults) -> Task
                                "write it with 'git diff' or 'git format-patch'")
         # SWE-bench's pytest log parsers split result lines on whitespace: a test id with a
         # space in it could never be matched, so it is refused here.
-        test_id = re.compile(r"^\S+$")
+        test_id = re.compile(r"^\S+\Z")
         id_fix = "use test ids without spaces (parametrize with ids=...)"
         f2p = m.str_list("FAIL_TO_PASS", what="test name", item_pattern=test_id, fix=id_fix)
         p2p = m.str_list("PASS_TO_PASS", what="test name", item_pattern=test_id, fix=id_fix)
@@ -748,10 +835,12 @@ def _suggest_id(task_id: str) -> str:
     return s or "task-1"
 
 
-def load_task(task_dir: Path, defaults: Defaults, root: Path | None = None) -> Task:
+def load_task(task_dir: Path, defaults: Defaults, root: Path | None = None,
+              listing: TaskFiles | None = None) -> Task:
+    """Load and validate one task spec; `listing` (taken by the caller) saves a directory walk."""
     spec = task_dir / SPEC_FILE
     ctx, data = _read_yaml(spec, root)
-    return parse_task(task_dir, data, ctx, defaults)
+    return parse_task(task_dir, data, ctx, defaults, listing)
 
 
 def discover_tasks(project: Path) -> list[Path]:

@@ -38,6 +38,12 @@ BAD_TERMINAL = [
      "must be a number", "number"),
     ("bad apt name", {"environment": {"apt": ["Python3!"]}}, "environment.apt[0]",
      "invalid Debian package name", "versions come from gen lock"),
+    # `$` in a pattern would also accept a trailing newline, which would end a Dockerfile line
+    ("apt name with a newline", {"environment": {"apt": ["tmux\n"]}}, "environment.apt[0]",
+     "invalid Debian package name", "versions come from gen lock"),
+    ("env name with a newline", {"environment": {"env": {"A\n": "x"}}}, "environment.env.A\\n",
+     "invalid name", "names matching"),
+    ("tag with a newline", {"tags": ["x\n"]}, "tags[0]", "invalid tag", "single words"),
     ("bad requirement", {"environment": {"python": ["requests @@ 2"]}}, "environment.python[0]",
      "invalid Python requirement", "requests==2.32.3"),
     ("bad env name", {"environment": {"env": {"1BAD": "x"}}}, "environment.env.1BAD",
