@@ -203,24 +203,25 @@ class TemplateSet:
         self._project = project_templates if project_templates and project_templates.is_dir() \
             else None
         self._envs: dict[Path | None, jinja2.Environment] = {}
-        self._by_task: dict[str, jinja2.Environment] = {}
 
-    def env_for(self, task_dir: Path) -> jinja2.Environment:
-        got = self._by_task.get(str(task_dir))
-        if got is not None:
-            return got
-        override = task_dir / "templates"
-        key = override if override.is_dir() else None
+    def env_for(self, task_dir: Path, has_override: bool | None = None) -> jinja2.Environment:
+        """The environment for a task; `has_override`: whether it has a templates/ dir
+        (looked up when not given)."""
+        if has_override is None:
+            has_override = (task_dir / "templates").is_dir()
+        key = task_dir / "templates" if has_override else None
         env = self._envs.get(key)
         if env is None:
             path = [p for p in (key, self._project) if p is not None] + [PACKAGE_TEMPLATES]
             env = make_environment(path)
+            if key is not None:  # one task's own templates: not kept past the task
+                return env
             self._envs[key] = env
-        self._by_task[str(task_dir)] = env
         return env
 
-    def get(self, task: Task, name: str) -> jinja2.Template:
-        env = self.env_for(task.path)
+    def get(self, task: Task, name: str, env: jinja2.Environment | None = None
+            ) -> jinja2.Template:
+        env = env or self.env_for(task.path)
         try:
             return env.get_template(f"{task.kind}::{name}")
         except jinja2.TemplateSyntaxError as exc:
@@ -463,12 +464,13 @@ def render_task(task: Task, config: DatasetConfig, locks: LockSet, templates: Te
         ctx["gold_patch"] = _ensure_nl(task.patch)
         ctx["test_patch"] = _ensure_nl(task.test_patch)
     overridden = False
+    env = templates.env_for(task.path, None if listing is None else listing.is_dir("templates"))
     for name, template_name, mode in outputs:
-        template = templates.get(task, template_name)
+        template = templates.get(task, template_name, env)
         if not str(template.filename).startswith(str(PACKAGE_TEMPLATES)):
             overridden = True
         try:
-            text = template.render(ctx)
+            text = _render_template(template, ctx)
         except jinja2.UndefinedError as exc:
             raise InputError(f"template '{template.name}' uses an undefined value: {exc.message}",
                              file=template.filename, hint="fix the template or the spec") from None
@@ -490,6 +492,27 @@ def render_task(task: Task, config: DatasetConfig, locks: LockSet, templates: Te
 
         lint_tb_task(task.id, out)
     return out
+
+
+_MERGED_GLOBALS: dict[jinja2.Template, dict[str, Any]] = {}
+
+
+def _render_template(template: jinja2.Template, ctx: dict[str, Any]) -> str:
+    """`template.render(ctx)`, without re-merging the template's globals on every call.
+
+    Jinja keeps a template's globals in a ChainMap and copies it into a new dict per render,
+    which costs as much as rendering a short template; the merge is done once per template
+    here and the context is shared (Jinja does not mutate it).
+    """
+    merged = _MERGED_GLOBALS.get(template)
+    if merged is None:
+        merged = _MERGED_GLOBALS[template] = dict(template.globals)
+    context = template.new_context({**merged, **ctx}, shared=True)
+    try:
+        return template.environment.concat(template.root_render_func(context))
+    except Exception:
+        template.environment.handle_exception()
+        raise  # pragma: no cover - handle_exception always raises
 
 
 def _ensure_nl(text: str) -> str:
@@ -732,21 +755,18 @@ class _Worker:
         if not os.path.isdir(tdir):
             if job.staging is not None:
                 root = os.path.join(job.staging, task.id)
-                made = {root}
+                dirs = sorted({sub[:i] for sub in paths for i, c in enumerate(sub) if c == "/"})
                 os.mkdir(root)
+                for sub in dirs:  # parents sort before their children
+                    os.mkdir(f"{root}/{sub}")
+                umask = self.umask
                 for sub in paths:
                     rf = files[sub]
-                    target = f"{root}/{sub}"
-                    parent = os.path.dirname(target)
-                    if parent not in made:
-                        os.makedirs(parent, exist_ok=True)
-                        while parent not in made:
-                            made.add(parent)
-                            parent = os.path.dirname(parent)
-                    out_sigs.append((sub, _sig(write_new(target, rf.data, rf.mode,
-                                                         umask=self.umask))))
+                    out_sigs.append((sub, _sig(write_new(f"{root}/{sub}", rf.data, rf.mode,
+                                                         umask=umask))))
                 # directories last: each file written changed its directory's mtime
-                out_sigs.extend((d[len(root) + 1:], _sig(os.stat(d))) for d in made)  # root: ""
+                out_sigs.append(("", _sig(os.stat(root))))
+                out_sigs.extend((sub, _sig(os.stat(f"{root}/{sub}"))) for sub in dirs)
                 out_sigs.sort()
             outcome = _TaskOutcome(task.id, paths, True, {}, 0)
         else:

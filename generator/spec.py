@@ -292,6 +292,72 @@ class TaskFiles:
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+
+
+class _Irregular(Exception):
+    """A document the fast constructor leaves to PyYAML's (merge keys, odd keys, recursion)."""
+
+
+def _load_yaml(text: str) -> Any:
+    """`yaml.load(text, Loader=_Loader)`, with the common node kinds built directly.
+
+    PyYAML's SafeConstructor spends more time dispatching than parsing on small specs.
+    Plain strings, mappings and sequences are built here; every other tag (ints, bools,
+    null, floats, timestamps...) goes through PyYAML's own constructor, and so does the
+    whole document when it uses merge keys, non-scalar keys or recursive aliases. An alias
+    is built once and shared, as PyYAML does.
+    """
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        built: dict[int, Any] = {}
+        busy: set[int] = set()
+
+        def build(n: yaml.Node) -> Any:
+            tag = n.tag
+            if tag == _STR_TAG and isinstance(n, yaml.ScalarNode):
+                return n.value
+            key = id(n)
+            if key in built:
+                return built[key]
+            if tag == _MAP_TAG and isinstance(n, yaml.MappingNode):
+                if key in busy:
+                    raise _Irregular
+                busy.add(key)
+                out: dict[Any, Any] = {}
+                for k, v in n.value:
+                    if not (isinstance(k, yaml.ScalarNode) and k.tag == _STR_TAG):
+                        raise _Irregular  # merge keys, non-string keys: PyYAML's rules
+                    out[k.value] = build(v)
+                busy.discard(key)
+            elif tag == _SEQ_TAG and isinstance(n, yaml.SequenceNode):
+                if key in busy:
+                    raise _Irregular
+                busy.add(key)
+                out_list = [build(x) for x in n.value]
+                busy.discard(key)
+                built[key] = out_list
+                return out_list
+            else:
+                value = loader.construct_object(n, deep=True)
+                built[key] = value
+                return value
+            built[key] = out
+            return out
+
+        try:
+            return build(node)
+        except _Irregular:
+            return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def _rel(path: Path, root: Path | None) -> str:
     if root is not None:
         p, r = os.fspath(path), os.fspath(root)
@@ -360,7 +426,7 @@ def _read_yaml(file: Path, root: Path | None) -> tuple[_Ctx, Any]:
     except UnicodeDecodeError:
         raise SpecError("not UTF-8 text", file=shown, hint="save the file as UTF-8") from None
     try:
-        data = yaml.load(text, Loader=_Loader)
+        data = _load_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise SpecError(

@@ -85,3 +85,42 @@ def test_degenerate_files(tmp_path: Path, text: str) -> None:
     (task_dir / "task.spec.yaml").write_text(text)
     with pytest.raises(SpecError):
         load_task(task_dir, Defaults(base_image="reg/img:1"), tmp_path)
+
+
+# --- the fast YAML constructor builds exactly what PyYAML's SafeLoader builds -------------
+
+yaml_keys = st.one_of(st.text(max_size=8), st.integers(-3, 3), st.booleans(), st.none())
+yaml_docs = st.recursive(scalars | st.dates() | st.binary(max_size=4), lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(yaml_keys, inner, max_size=3)), max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(yaml_docs, st.sampled_from([None, True, False]))
+def test_fast_yaml_matches_pyyaml(doc: Any, flow: bool | None) -> None:
+    from generator.spec import _load_yaml
+
+    text = yaml.safe_dump(doc, default_flow_style=flow, allow_unicode=True)
+    assert _load_yaml(text) == yaml.load(text, Loader=yaml.SafeLoader)
+
+
+@pytest.mark.parametrize("text", [
+    "base: &b {x: 1, y: [a, b]}\nother:\n  <<: *b\n  y: c\n",  # merge key
+    "a: &a [1, 2]\nb: *a\nc: {k: *a}\n",  # shared alias
+    "a: &a\n  - *a\n",  # recursive alias
+    "? [1, 2]\n: x\n",  # unhashable key: PyYAML's error
+    "1: one\ntrue: yes\n~: null\n2001-12-14: date\n",  # non-string keys
+    "s: !!str 12\nb: !!binary aGk=\nset: !!set {a, b}\nomap: !!omap [a: 1]\n",
+    "",
+    "--- plain\n",
+])
+def test_fast_yaml_irregular_documents(text: str) -> None:
+    from generator.spec import _load_yaml
+
+    try:
+        want = yaml.load(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        with pytest.raises(type(exc)):
+            _load_yaml(text)
+        return
+    got = _load_yaml(text)
+    assert repr(got) == repr(want)
