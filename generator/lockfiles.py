@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import LockError
+from generator.fsutil import read_text
 
 __all__ = [
     "HEADER",
@@ -370,8 +371,7 @@ class LockSet:
 
     def _read(self, task_id: str, name: str) -> str | None:
         try:
-            with open(f"{os.fspath(self.root)}/tasks/{task_id}/{name}", encoding="utf-8") as f:
-                return f.read()
+            return read_text(f"{os.fspath(self.root)}/tasks/{task_id}/{name}")
         except (FileNotFoundError, NotADirectoryError):
             return None
 

@@ -35,7 +35,7 @@ import jinja2
 
 from generator import __version__
 from generator.errors import InputError, LintError, LockError, SpecError
-from generator.fsutil import atomic_write, current_umask, walk_files, write_new
+from generator.fsutil import atomic_write, current_umask, walk_files, write_all
 from generator.lint import lint_dockerfile, lint_script
 from generator.lockfiles import (
     LockSet,
@@ -422,8 +422,7 @@ def _copy_tree(listing: TaskFiles, rel: str, dest_prefix: str, out: dict[str, Re
         cut = len(rel) + 1
         files = [(f, f"{dest_prefix}/{f[cut:]}") for f in listing.files_under(rel)]
     for f, dest in files:
-        with open(f"{root}/{f}", "rb") as fh:
-            data = fh.read()
+        data = listing.read_bytes(f)
         if force_mode is not None:
             mode = force_mode
         else:
@@ -591,18 +590,31 @@ def _digest(values: Sequence[int]) -> str:
 
 @dataclass
 class _Signed:
-    """One task's signatures: inputs (signed before reading), lock dir, outputs."""
+    """One task's signatures: inputs (signed before reading), lock dir, outputs.
+
+    Once the outputs are known the worker seals it: only the layout (interned, so a chunk
+    of results pickles each distinct layout once) and the digest travel back.
+    """
 
     t: int
-    inputs: list[tuple[str, Sig]]
-    locks: list[tuple[str, Sig]]
+    inputs: list[tuple[str, Sig]] | None
+    locks: list[tuple[str, Sig]] | None
     outputs: list[tuple[str, Sig]] | None = None  # None: signed by the main process
+    layout: tuple[tuple[str, ...], ...] | None = None
+    digest: str = ""
 
     def entry(self) -> tuple[tuple[tuple[str, ...], ...], str]:
-        assert self.outputs is not None
+        if self.layout is not None:
+            return self.layout, self.digest
+        assert self.inputs is not None and self.locks is not None and self.outputs is not None
         groups = (self.inputs, self.locks, self.outputs)
         layout = tuple(tuple(rel for rel, _ in g) for g in groups)
         return layout, _digest([v for g in groups for _, sig in g for v in sig])
+
+    def seal(self, interned: dict[Any, Any]) -> None:
+        layout, self.digest = self.entry()
+        self.layout = interned.setdefault(layout, layout)
+        self.inputs = self.locks = self.outputs = None
 
 
 class _Cache:
@@ -695,7 +707,7 @@ class _TaskOutcome:
     """What rendering one task against the current output directory found."""
 
     task_id: str
-    paths: list[str]  # every output file of the task, relative to its directory
+    paths: Sequence[str]  # every output file of the task, relative to its directory
     new: bool  # the task directory did not exist; its files are staged
     changed: dict[str, RenderedFile]  # existing task: files whose bytes or mode differ
     unchanged: int
@@ -730,6 +742,8 @@ class _Worker:
         self.templates = TemplateSet(project / self.config.templates)
         self.umask = current_umask()
         self.lock_root = os.path.join(job.project, "lockfiles", "tasks")
+        self.interned: dict[Any, Any] = {}  # equal tuples shared: pickled once per chunk
+        self.dirs_of: dict[tuple[str, ...], list[str]] = {}
 
     def process(self, dirs: Sequence[Path]) -> list[_TaskOutcome]:
         return [self.one(d) for d in dirs]
@@ -747,7 +761,8 @@ class _Worker:
             lock_sigs = _tree_sigs(lock_dir)
         task = load_task(d, self.config.defaults, self.project, listing)
         files = render_task(task, self.config, self.locks, self.templates, listing)
-        paths = sorted(files)
+        key = tuple(sorted(files))
+        paths: tuple[str, ...] = self.interned.setdefault(key, key)
         if job.keep_files:
             return _TaskOutcome(task.id, paths, False, files, 0)
         tdir = os.path.join(job.out_dir, task.id)
@@ -755,15 +770,18 @@ class _Worker:
         if not os.path.isdir(tdir):
             if job.staging is not None:
                 root = os.path.join(job.staging, task.id)
-                dirs = sorted({sub[:i] for sub in paths for i, c in enumerate(sub) if c == "/"})
+                dirs = self.dirs_of.get(paths)
+                if dirs is None:
+                    dirs = self.dirs_of[paths] = sorted(
+                        {sub[:i] for sub in paths for i, c in enumerate(sub) if c == "/"})
                 os.mkdir(root)
                 for sub in dirs:  # parents sort before their children
                     os.mkdir(f"{root}/{sub}")
                 umask = self.umask
                 for sub in paths:
                     rf = files[sub]
-                    out_sigs.append((sub, _sig(write_new(f"{root}/{sub}", rf.data, rf.mode,
-                                                         umask=umask))))
+                    out_sigs.append((sub, _write_staged(f"{root}/{sub}", rf.data, rf.mode,
+                                                        umask)))
                 # directories last: each file written changed its directory's mtime
                 out_sigs.append(("", _sig(os.stat(root))))
                 out_sigs.extend((sub, _sig(os.stat(f"{root}/{sub}"))) for sub in dirs)
@@ -791,7 +809,31 @@ class _Worker:
         if job.sign:
             outcome.signed = _Signed(signed_ns, listing.signatures(), lock_sigs,
                                      out_sigs if outcome.new else None)
+            if outcome.new:
+                outcome.signed.seal(self.interned)
         return outcome
+
+
+_STAGED_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+
+
+def _write_staged(path: str, data: bytes, mode: int, umask: int) -> Sig:
+    """Create a new file in the staging dir (O_EXCL: never an existing file); its signature.
+
+    The hot loop of a large render: open, write, fstat, close (and fchmod only when the
+    umask would change the mode).
+    """
+    fd = os.open(path, _STAGED_FLAGS, mode)
+    try:
+        written = os.write(fd, data)
+        if written != len(data):
+            write_all(fd, memoryview(data)[written:])
+        if mode & umask:
+            os.fchmod(fd, mode)
+        st = os.fstat(fd)
+        return (st.st_size, st.st_mtime_ns, st.st_ino)
+    finally:
+        os.close(fd)
 
 
 _WORKER: _Worker | None = None
@@ -1048,7 +1090,8 @@ def _commit(project: Path, out_dir: Path, tasks: list[str], reused: set[str],
             _remove_empty_dirs(out_dir)
         for o in outcomes:
             if o.signed is not None:
-                if o.signed.outputs is None:  # an existing task dir, as it is now
+                if o.signed.layout is None and o.signed.outputs is None:
+                    # an existing task dir, signed as it is now
                     o.signed.outputs = _tree_sigs(os.fspath(out_dir / o.task_id))
                 cache.store(o.task_id, o.signed)
         cache.save(tasks)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from generator.errors import SpecError
+from generator.fsutil import read_file, read_text
 
 __all__ = [
     "DATASET_FILE",
@@ -275,9 +276,14 @@ class TaskFiles:
         found.sort()
         return found
 
+    def read_bytes(self, rel: str) -> bytes:
+        st = self.stats.get(rel)
+        return read_file(f"{self.root}/{rel}", st.st_size if st is not None else 65536)
+
     def read_text(self, rel: str) -> str:
-        with open(os.path.join(self.root, rel), encoding="utf-8") as f:
-            return f.read()
+        """The file's text, as `open(..., encoding="utf-8").read()` gives it."""
+        st = self.stats.get(rel)
+        return read_text(f"{self.root}/{rel}", st.st_size if st is not None else 65536)
 
     def signatures(self) -> list[tuple[str, tuple[int, int, int]]]:
         """(relative path, (size, mtime_ns, inode)) of every entry, the root as ""."""
@@ -416,12 +422,11 @@ class _Ctx:
         )
 
 
-def _read_yaml(file: Path, root: Path | None) -> tuple[_Ctx, Any]:
+def _read_yaml(file: Path, root: Path | None, size_hint: int = 65536) -> tuple[_Ctx, Any]:
     shown = _rel(file, root)
     try:
-        with open(file, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
+        text = read_text(os.fspath(file), size_hint)
+    except (FileNotFoundError, IsADirectoryError):
         raise SpecError("file not found", file=shown, hint=f"create {shown}") from None
     except UnicodeDecodeError:
         raise SpecError("not UTF-8 text", file=shown, hint="save the file as UTF-8") from None
@@ -905,7 +910,8 @@ def load_task(task_dir: Path, defaults: Defaults, root: Path | None = None,
               listing: TaskFiles | None = None) -> Task:
     """Load and validate one task spec; `listing` (taken by the caller) saves a directory walk."""
     spec = task_dir / SPEC_FILE
-    ctx, data = _read_yaml(spec, root)
+    st = listing.stats.get(SPEC_FILE) if listing is not None else None
+    ctx, data = _read_yaml(spec, root, st.st_size if st is not None else 65536)
     return parse_task(task_dir, data, ctx, defaults, listing)
 
 
