@@ -41,6 +41,24 @@ def make_project(root: Path, n: int) -> None:
     write_locks(root, specs)
 
 
+def fs_ceiling(root: Path, n: int = 3000) -> float:
+    """Seconds per file to create, write and close n small files under root, in one process:
+    the file system's own cost, which no renderer can beat. Kept until the end: deleting
+    files right away would slow later creations (see below)."""
+    scratch = root / ".fs-ceiling"
+    scratch.mkdir()
+    data = b"x" * 512
+    t0 = time.perf_counter()
+    for i in range(n // 10):
+        d = scratch / f"d{i}"
+        d.mkdir()
+        for j in range(10):
+            fd = os.open(d / f"f{j}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.write(fd, data)
+            os.close(fd)
+    return (time.perf_counter() - t0) / n
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", type=int, default=10_000)
@@ -48,12 +66,20 @@ def main() -> int:
     ap.add_argument("--keep", metavar="DIR", help="build the project here and keep it")
     ap.add_argument("--dir", metavar="DIR", help="make the temporary project under DIR")
     args = ap.parse_args()
-    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="gen-bench-", dir=args.dir))
+    root = Path(args.keep) if args.keep else \
+        Path(tempfile.mkdtemp(prefix="gen-bench-", dir=args.dir))
     try:
         t0 = time.perf_counter()
         make_project(root, args.tasks)
         gen_s = time.perf_counter() - t0
+        os.sync()  # the generated project's writeback must not compete with the timed renders
         print(f"generated {args.tasks} synthetic tasks in {gen_s:.2f}s (not timed below)")
+        per_file = fs_ceiling(root)
+        print(f"file system: {per_file * 1e6:.0f} us to create a small file (one core)")
+        if per_file > 150e-6:
+            print("  warning: file creation is slow right now. On ext4 without a journal (as on "
+                  "this machine) inodes freed in the last minutes are skipped one by one when "
+                  "new ones are allocated: wait ~6 minutes after deleting many files")
         t0 = time.perf_counter()
         first = render(root, jobs=args.jobs)
         cold = time.perf_counter() - t0
@@ -66,6 +92,8 @@ def main() -> int:
         print(f"cores: {cores}")
         print(f"full render:      {args.tasks} tasks, {files} files in {cold:.2f}s "
               f"({args.tasks / cold:,.0f} tasks/s)  target <= 5 s for 10,000")
+        print(f"  of which creating the files alone would take {files * per_file:.2f}s on one "
+              f"core ({files * per_file / (cores or 1):.2f}s spread over {cores})")
         print(f"unchanged render: {args.tasks} tasks in {warm:.2f}s "
               f"({args.tasks / warm:,.0f} tasks/s)  target <= 1 s for 10,000")
     finally:

@@ -173,8 +173,16 @@ class _LayeredLoader(jinja2.BaseLoader):
         raise jinja2.TemplateNotFound(template)
 
 
+class _Environment(jinja2.Environment):
+    """A Jinja environment that also remembers the templates TemplateSet.get looked up."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.loaded: dict[str, jinja2.Template] = {}
+
+
 def make_environment(search_path: Sequence[Path]) -> jinja2.Environment:
-    env = jinja2.Environment(
+    env = _Environment(
         loader=_LayeredLoader(search_path),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -222,8 +230,14 @@ class TemplateSet:
     def get(self, task: Task, name: str, env: jinja2.Environment | None = None
             ) -> jinja2.Template:
         env = env or self.env_for(task.path)
+        key = f"{task.kind}::{name}"
+        loaded = env.loaded if isinstance(env, _Environment) else {}
+        got = loaded.get(key)
+        if got is not None:
+            return got
         try:
-            return env.get_template(f"{task.kind}::{name}")
+            got = loaded[key] = env.get_template(key)
+            return got
         except jinja2.TemplateSyntaxError as exc:
             raise InputError(f"template syntax error: {exc.message}", file=exc.filename,
                              line=exc.lineno, hint="fix the template") from None
@@ -506,7 +520,10 @@ def _render_template(template: jinja2.Template, ctx: dict[str, Any]) -> str:
     merged = _MERGED_GLOBALS.get(template)
     if merged is None:
         merged = _MERGED_GLOBALS[template] = dict(template.globals)
-    context = template.new_context({**merged, **ctx}, shared=True)
+    # as Template.new_context(vars, shared=True), minus a second copy of the globals
+    # (they only matter to imports "without context", which then use the same globals)
+    env = template.environment
+    context = env.context_class(env, {**merged, **ctx}, template.name, template.blocks)
     try:
         return template.environment.concat(template.root_render_func(context))
     except Exception:
@@ -723,6 +740,7 @@ class _Job:
     staging: str | None  # where brand-new task dirs are written (None: check/plan only)
     keep_files: bool  # plan mode: return every file's bytes, compare nothing
     sign: bool  # take render-cache signatures
+    empty_out: bool = False  # out_dir does not exist yet: every task is new
 
 
 class _Worker:
@@ -767,7 +785,7 @@ class _Worker:
             return _TaskOutcome(task.id, paths, False, files, 0)
         tdir = os.path.join(job.out_dir, task.id)
         out_sigs: list[tuple[str, Sig]] = []
-        if not os.path.isdir(tdir):
+        if job.empty_out or not os.path.isdir(tdir):
             if job.staging is not None:
                 root = os.path.join(job.staging, task.id)
                 dirs = self.dirs_of.get(paths)
@@ -1144,7 +1162,7 @@ def _render(project: Path, out_dir: Path | None, *, check: bool,
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
     job = _Job(os.fspath(project), out_s, None if check else os.fspath(staging), False,
-               cache.enabled)
+               cache.enabled, empty_out=not out.exists())
     try:
         outcomes = _run_tasks(job, todo, jobs=jobs, progress=progress)
     except BaseException:
