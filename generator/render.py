@@ -46,6 +46,7 @@ from generator.lockfiles import (
     split_ref,
 )
 from generator.spec import (
+    SPEC_FILE,
     DatasetConfig,
     SweTask,
     Task,
@@ -310,16 +311,35 @@ def _apt_context(task: Task, image: dict[str, str], locks: LockSet) -> list[dict
     if lock is None:
         raise LockError(f"task '{task.id}': Debian packages {', '.join(names)} are not locked",
                         file=lock_file, hint="run `gen lock`")
-    if lock.input != apt_input(image["pinned"], names):
+    key = (image["pinned"], names)
+    want = _APT_INPUTS.get(key)
+    if want is None:
+        want = apt_input(image["pinned"], names)
+        if len(_APT_INPUTS) < 4096:
+            _APT_INPUTS[key] = want
+    if lock.input != want:
         raise _stale(task, "Debian package", lock_file)
-    locked = {p.name for p in lock.packages}
+    memo = _APT_ROWS.get(id(lock))
+    if memo is None or memo[0] is not lock:
+        locked = {p.name for p in lock.packages}
+        rows = tuple({"name": p.name, "version": p.version, "arch": p.arch, "sha256": p.sha256,
+                      "filename": p.filename, "size": p.size}
+                     for p in sorted(lock.packages, key=lambda p: p.filename))
+        memo = (lock, locked, rows)
+        if len(_APT_ROWS) < 4096:
+            _APT_ROWS[id(lock)] = memo  # holds the lock, so its id is not reused meanwhile
+    _, locked, rows = memo
     missing = [n for n in names if n.split(":")[0] not in locked]
     if missing:
         raise LockError(f"task '{task.id}': package '{missing[0]}' has no exact version in the "
                         "lock", file=lock_file, field=missing[0], hint="run `gen lock --update`")
-    return [{"name": p.name, "version": p.version, "arch": p.arch, "sha256": p.sha256,
-             "filename": p.filename, "size": p.size}
-            for p in sorted(lock.packages, key=lambda p: p.filename)]
+    return [dict(r) for r in rows]  # fresh dicts: a template cannot reach another task's
+
+
+# Per process: tasks with the same packages share one parsed lock (LockSet), so the input
+# digest and the template rows are computed once per distinct lock.
+_APT_INPUTS: dict[tuple[str, tuple[str, ...]], str] = {}
+_APT_ROWS: dict[int, tuple[Any, set[str], tuple[dict[str, Any], ...]]] = {}
 
 
 def _python_context(task: Task, config: DatasetConfig, locks: LockSet,
@@ -775,6 +795,9 @@ class _Worker:
         # a new signature next time
         signed_ns = time.time_ns()
         listing = TaskFiles(task_dir)
+        if SPEC_FILE not in listing.stats:
+            raise SpecError(f"task directory has no {SPEC_FILE}", file=f"tasks/{task_id}",
+                            hint=f"add tasks/{task_id}/{SPEC_FILE} or remove the directory")
         if job.sign:
             lock_sigs = _tree_sigs(lock_dir)
         task = load_task(d, self.config.defaults, self.project, listing)
@@ -921,7 +944,8 @@ def _run_tasks(job: _Job, dirs: list[Path], *, jobs: int | None,
 def _task_names(project: Path, only: Sequence[str] | None) -> list[str]:
     """The task directory names under tasks/, sorted; bad ids and unknown --task refused.
 
-    Whether each has a spec file is checked by the caller (a fresh cache entry proves it).
+    Whether each has a spec file is checked when it is rendered (a fresh cache entry proves
+    it for the others).
     """
     from generator.spec import TASK_ID_RE
     root = project / "tasks"
@@ -947,19 +971,8 @@ def _task_names(project: Path, only: Sequence[str] | None) -> list[str]:
     return names
 
 
-def _require_specs(project: Path, names: Iterable[str]) -> None:
-    from generator.spec import SPEC_FILE
-    base = os.fspath(project / "tasks")
-    for name in names:
-        if not os.path.isfile(os.path.join(base, name, SPEC_FILE)):
-            raise SpecError(f"task directory has no {SPEC_FILE}", file=f"tasks/{name}",
-                            hint=f"add tasks/{name}/{SPEC_FILE} or remove the directory")
-
-
 def _select_dirs(project: Path, only: Sequence[str] | None) -> list[Path]:
-    names = _task_names(project, only)
-    _require_specs(project, names)
-    return [project / "tasks" / n for n in names]
+    return [project / "tasks" / n for n in _task_names(project, only)]
 
 
 _FRESH: tuple[_Cache, list[str], str, str, str] | None = None
@@ -1007,24 +1020,6 @@ def plan_render(project: Path, *, only: Sequence[str] | None = None, jobs: int |
         for sub, rf in o.changed.items():
             plan.files[f"{o.task_id}/{sub}"] = rf
     return plan
-
-
-def _check_task_dirs(project: Path) -> None:
-    root = project / "tasks"
-    if not root.is_dir():
-        raise SpecError("no tasks/ directory", file="tasks/",
-                        hint="create tasks/<id>/task.spec.yaml (see `gen init`)")
-    from generator.spec import SPEC_FILE, TASK_ID_RE
-    base = os.fspath(root)
-    for name in sorted(e.name for e in os.scandir(base) if e.is_dir()):
-        if not os.path.isfile(os.path.join(base, name, SPEC_FILE)):
-            raise SpecError(f"task directory has no {SPEC_FILE}", file=f"tasks/{name}",
-                            hint=f"add tasks/{name}/{SPEC_FILE} or remove the directory")
-        if not TASK_ID_RE.match(name):
-            raise SpecError(f"bad task id '{name}': must match {TASK_ID_RE.pattern} (Docker "
-                            "Compose project names are lowercase)", file=f"tasks/{name}",
-                            field="<task id>", hint="rename the directory to lowercase "
-                            "letters, digits, '.', '_' and '-'")
 
 
 def _existing_files(out_dir: Path, task_ids: Iterable[str] | None) -> set[str]:
@@ -1152,9 +1147,7 @@ def _render(project: Path, out_dir: Path | None, *, check: bool,
     out_s = os.fspath(out)
     reused = _fresh_names(cache, names, os.fspath(project / "tasks"),
                           os.fspath(project / "lockfiles" / "tasks"), out_s, jobs)
-    stale = [n for n in names if n not in reused]
-    _require_specs(project, stale)
-    todo = [project / "tasks" / n for n in stale]
+    todo = [project / "tasks" / n for n in names if n not in reused]
     if progress and reused:
         progress(len(reused))
     staging, whole = _staging_dir(out)

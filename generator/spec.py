@@ -614,7 +614,12 @@ def _closest(word: str, options: Sequence[str]) -> str | None:
     return found[0] if found else None
 
 
+_PLAIN_REL_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*\Z")
+
+
 def _rel_path_check(m: _Map, key: str, value: str, fpath: tuple[str | int, ...]) -> str:
+    if _PLAIN_REL_RE.match(value) and ".." not in value.split("/"):
+        return value  # already normal: what PurePosixPath(value).as_posix() would give
     p = PurePosixPath(value)
     if p.is_absolute() or ".." in p.parts or "\\" in value or not value.strip():
         raise m.ctx.fail(fpath, f"'{value}' must be a relative path inside the task directory",
