@@ -976,6 +976,7 @@ def _select_dirs(project: Path, only: Sequence[str] | None) -> list[Path]:
 
 
 _FRESH: tuple[_Cache, list[str], str, str, str] | None = None
+FORK_CHECK_MIN = 2000  # below this, forking costs more than the stats it spreads
 
 
 def _fresh_part(i: int, n: int) -> list[str]:
@@ -998,7 +999,7 @@ def _fresh_names(cache: _Cache, names: list[str], task_root: str, lock_root: str
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     _FRESH = (cache, names, task_root, lock_root, out_root)
     try:
-        if jobs > 1 and len(names) >= 2000 and \
+        if jobs > 1 and len(names) >= FORK_CHECK_MIN and \
                 "fork" in multiprocessing.get_all_start_methods():
             with multiprocessing.get_context("fork").Pool(jobs) as pool:
                 parts = pool.starmap(_fresh_part, [(i, jobs) for i in range(jobs)])
@@ -1067,12 +1068,12 @@ def _commit(project: Path, out_dir: Path, tasks: list[str], reused: set[str],
             strays = sorted(e.name for e in it if e.name not in wanted and e.name != STAGING)
         for name in strays:
             existing |= _existing_files(out_dir, [name]) or {name}
-    wanted_files: set[str] = set()
+    wanted_files: set[str] = set()  # in task dirs that existed (new ones hold nothing else)
     for o in outcomes:
-        wanted_files.update(f"{o.task_id}/{p}" for p in o.paths)
         if o.new:
             result.written.extend(f"{o.task_id}/{p}" for p in o.paths)
             continue
+        wanted_files.update(f"{o.task_id}/{p}" for p in o.paths)
         result.unchanged += o.unchanged
         for sub in sorted(o.changed):
             rel = f"{o.task_id}/{sub}"

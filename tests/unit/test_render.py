@@ -308,3 +308,91 @@ def test_default_templates_pass_the_consumer_lint(tmp_path: Path) -> None:
     templates = TemplateSet(project / "templates")
     for task in loaded.tasks:
         lint_tb_task(task.id, render_task(task, loaded.config, read_lockset(project), templates))
+
+
+# --- the render cache: skips only what is provably unchanged ------------------------------
+
+
+def test_cache_reuses_unchanged_tasks_and_notices_edits(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import generator.render as R
+
+    monkeypatch.setattr(R, "RACY_NS", 0)  # no racy re-checks: only signatures decide here
+    monkeypatch.setattr(R, "COARSE_RACY_NS", 0)
+    project = demo_project(tmp_path / "p")
+    out = project / "dataset"
+    first = render(project)
+    assert first.cached_tasks == 0 and first.written
+    again = render(project)
+    assert again.cached_tasks == again.tasks == 2 and not again.written and not again.removed
+    # a stray file in a task's output dir changes the dir's signature: removed
+    (out / "hello" / "stray.txt").write_text("x")
+    result = render(project)
+    assert result.removed == ["hello/stray.txt"] and result.cached_tasks == 1
+    # an output edited by hand (other size) is restored
+    (out / "hello" / "task.yaml").write_text("instruction: hacked\n")
+    assert render(project).written == ["hello/task.yaml"]
+    # an input edited (the spec's instruction) re-renders that task only
+    spec_file = project / "tasks" / "hello" / "task.spec.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    spec["instruction"] = spec["instruction"].rstrip("\n") + " Then exit.\n"
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    result = render(project)
+    assert result.cached_tasks == 1 and "hello/task.yaml" in result.written
+    assert "Then exit." in (out / "hello" / "task.yaml").read_text()
+    # a file appearing in a task's lock dir is noticed (the dir's signature changes)
+    assert render(project).cached_tasks == 2
+    lock_dir = project / "lockfiles" / "tasks" / "hello"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    (lock_dir / "notes.txt").write_text("x\n")
+    result = render(project)
+    assert result.cached_tasks == 1 and not result.written
+    assert render(project, check=True).changed() == []
+
+
+def test_cache_does_not_trust_racily_clean_files(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edit that keeps size and mtime (a same-tick edit) is invisible to signatures; files
+    whose mtime is within RACY_NS of their signing are therefore re-checked by content."""
+    import generator.render as R
+
+    project = demo_project(tmp_path / "p")
+    target = project / "dataset" / "hello" / "run-tests.sh"
+
+    def tamper() -> None:
+        st = target.stat()
+        data = target.read_bytes()
+        with open(target, "r+b") as f:  # in place: same inode, same size
+            f.write(b"#" if data[:1] != b"#" else b"!")
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the same mtime
+
+    monkeypatch.setattr(R, "RACY_NS", 0)
+    monkeypatch.setattr(R, "COARSE_RACY_NS", 0)
+    render(project)
+    good = target.read_bytes()
+    tamper()
+    assert render(project).cached_tasks == 2  # the limit of signatures, without the rule
+    assert target.read_bytes() != good
+    monkeypatch.setattr(R, "RACY_NS", 10**18)  # everything counts as just written
+    monkeypatch.setattr(R, "COARSE_RACY_NS", 10**18)
+    result = render(project)
+    assert result.cached_tasks == 0 and result.written == ["hello/run-tests.sh"]
+    assert target.read_bytes() == good
+
+
+def test_cache_checks_in_forked_workers_match_serial(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import generator.render as R
+
+    specs = {f"t{i:03d}": (terminal_spec(instruction=f"Task {i}.\n"), TERMINAL_FILES)
+             for i in range(30)}
+    project = build_project(tmp_path / "p", specs)
+    monkeypatch.setattr(R, "RACY_NS", 0)
+    monkeypatch.setattr(R, "COARSE_RACY_NS", 0)
+    monkeypatch.setattr(R, "FORK_CHECK_MIN", 10)
+    render(project, jobs=2)
+    (project / "dataset" / "t007" / "README.md").write_text("edited\n")
+    (project / "tasks" / "t011" / "tests" / "extra_test.py").write_text("def test_x(): pass\n")
+    result = render(project, jobs=2)
+    assert result.cached_tasks == 28
+    assert "t007/README.md" in result.written and "t011/tests/extra_test.py" in result.written
