@@ -659,8 +659,11 @@ def _resources(m: _Map | None, default: Resources) -> Resources:
     return r
 
 
+_SPACE_RE = re.compile(r"\s")
+
+
 def _image_ref_check(m: _Map, key: str, value: str) -> str:
-    if any(c.isspace() for c in value) or not value:
+    if not value or _SPACE_RE.search(value):
         raise m.ctx.fail((*m.fpath, key), f"'{value}' is not an image reference",
                          "write it as registry/repository:tag")
     return value
@@ -765,7 +768,7 @@ def _files(m: _Map, ctx: _Ctx, listing: TaskFiles) -> tuple[FileEntry, ...]:
                                "write the mode as a quoted octal string, e.g. \"0755\"")
             mode = int(mode_s, 8)
         fm.done()
-        if PurePosixPath(src).parts[0] in RESERVED_DIRS or src == SPEC_FILE:
+        if src.split("/", 1)[0] in RESERVED_DIRS or src == SPEC_FILE:
             raise ctx.fail(("files", i, "src"), f"'{src}' is reserved for gen",
                            f"move the file out of {', '.join(RESERVED_DIRS)}/")
         if not listing.exists(src):
