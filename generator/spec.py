@@ -278,12 +278,12 @@ class TaskFiles:
 
     def read_bytes(self, rel: str) -> bytes:
         st = self.stats.get(rel)
-        return read_file(f"{self.root}/{rel}", st.st_size if st is not None else 65536)
+        return read_file(f"{self.root}/{rel}", st.st_size if st is not None else None)
 
     def read_text(self, rel: str) -> str:
         """The file's text, as `open(..., encoding="utf-8").read()` gives it."""
         st = self.stats.get(rel)
-        return read_text(f"{self.root}/{rel}", st.st_size if st is not None else 65536)
+        return read_text(f"{self.root}/{rel}", st.st_size if st is not None else None)
 
     def signatures(self) -> list[tuple[str, tuple[int, int, int]]]:
         """(relative path, (size, mtime_ns, inode)) of every entry, the root as ""."""
@@ -422,10 +422,10 @@ class _Ctx:
         )
 
 
-def _read_yaml(file: Path, root: Path | None, size_hint: int = 65536) -> tuple[_Ctx, Any]:
+def _read_yaml(file: Path, root: Path | None, size: int | None = None) -> tuple[_Ctx, Any]:
     shown = _rel(file, root)
     try:
-        text = read_text(os.fspath(file), size_hint)
+        text = read_text(os.fspath(file), size)
     except (FileNotFoundError, IsADirectoryError):
         raise SpecError("file not found", file=shown, hint=f"create {shown}") from None
     except UnicodeDecodeError:
@@ -919,7 +919,7 @@ def load_task(task_dir: Path, defaults: Defaults, root: Path | None = None,
     """Load and validate one task spec; `listing` (taken by the caller) saves a directory walk."""
     spec = task_dir / SPEC_FILE
     st = listing.stats.get(SPEC_FILE) if listing is not None else None
-    ctx, data = _read_yaml(spec, root, st.st_size if st is not None else 65536)
+    ctx, data = _read_yaml(spec, root, st.st_size if st is not None else None)
     return parse_task(task_dir, data, ctx, defaults, listing)
 
 
