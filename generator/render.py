@@ -808,7 +808,7 @@ class _Worker:
             return _TaskOutcome(task.id, paths, False, files, 0)
         tdir = os.path.join(job.out_dir, task.id)
         out_sigs: list[tuple[str, Sig]] = []
-        if job.empty_out or not os.path.isdir(tdir):
+        if job.empty_out or os.path.islink(tdir) or not os.path.isdir(tdir):
             if job.staging is not None:
                 root = os.path.join(job.staging, task.id)
                 dirs = self.dirs_of.get(paths)
@@ -1072,6 +1072,8 @@ def _commit(project: Path, out_dir: Path, tasks: list[str], reused: set[str],
     for o in outcomes:
         if o.new:
             result.written.extend(f"{o.task_id}/{p}" for p in o.paths)
+            if not whole and os.path.lexists(out_dir / o.task_id):
+                existing.add(o.task_id)  # a file or link where the task dir goes: replaced
             continue
         wanted_files.update(f"{o.task_id}/{p}" for p in o.paths)
         result.unchanged += o.unchanged

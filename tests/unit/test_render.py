@@ -396,3 +396,20 @@ def test_cache_checks_in_forked_workers_match_serial(tmp_path: Path,
     result = render(project, jobs=2)
     assert result.cached_tasks == 28
     assert "t007/README.md" in result.written and "t011/tests/extra_test.py" in result.written
+
+
+def test_file_or_link_where_a_task_dir_goes_is_replaced(tmp_path: Path) -> None:
+    project = demo_project(tmp_path / "p")
+    render(project)
+    out = project / "dataset"
+    shutil.rmtree(out / "hello")
+    (out / "hello").write_text("not a directory\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(out / "calc-add")
+    (out / "calc-add").symlink_to(elsewhere)
+    result = render(project)
+    assert "hello" in result.removed and "calc-add" in result.removed
+    assert (out / "hello").is_dir() and not (out / "calc-add").is_symlink()
+    assert list(elsewhere.iterdir()) == []  # nothing written through the link
+    assert render(project, check=True).changed() == []
