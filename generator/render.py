@@ -680,21 +680,25 @@ class _Cache:
             except (FileNotFoundError, ValueError, KeyError, TypeError):
                 self.layouts, self.entries = [], {}
         self._layout_index = {lay: i for i, lay in enumerate(self.layouts)}
+        self._suffixes: dict[int, tuple[tuple[str, ...], ...]] = {}
 
     def fresh(self, task_id: str, task_dir: str, lock_dir: str, out_dir: str) -> bool:
         entry = self.entries.get(task_id) if self.enabled else None
         if not entry:
             return False
         t, index, digest = entry
+        suffixes = self._suffixes.get(index)
+        if suffixes is None:  # "" -> the dir itself, "a/b" -> "/a/b"
+            suffixes = self._suffixes[index] = tuple(
+                tuple(f"/{rel}" if rel else "" for rel in group) for group in self.layouts[index])
         values: list[int] = []
         stat = os.stat
-        for base, rels, limit in zip((task_dir, lock_dir, out_dir), self.layouts[index],
+        for base, sufs, limit in zip((task_dir, lock_dir, out_dir), suffixes,
                                      (t, t, self.saved_ns), strict=True):
-            prefix = base + "/"
             fine, coarse = limit - RACY_NS, limit - COARSE_RACY_NS
-            for rel in rels:
+            for suf in sufs:
                 try:
-                    st = stat(prefix + rel if rel else base)
+                    st = stat(base + suf)
                 except (FileNotFoundError, NotADirectoryError):
                     values += MISSING
                     continue
