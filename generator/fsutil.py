@@ -53,29 +53,12 @@ def current_umask() -> int:
     return 0o777  # unknown: assume the worst, so every file gets an explicit chmod
 
 
-def write_new(path: Path | str, data: bytes, mode: int = 0o644, *,
-              umask: int | None = None) -> os.stat_result:
-    """Write a file that nobody can see yet (inside a staging dir); mode set exactly.
-
-    With the process `umask` given, the mode is applied at creation and the chmod is skipped
-    when the umask would not change it (one syscall less per file on large renders).
-    Returns the file's stat after writing.
-    """
-    fd = -1
-    chmod = True
-    if umask is not None and mode & ~umask == mode:
-        with contextlib.suppress(FileExistsError):  # an existing file keeps its old mode
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-            chmod = False
-    if fd < 0:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+def write_new(path: Path | str, data: bytes, mode: int = 0o644) -> None:
+    """Write a file that nobody can see yet (inside a staging dir); mode set exactly."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
-        written = os.write(fd, data)
-        if written != len(data):
-            write_all(fd, memoryview(data)[written:])
-        if chmod:
-            os.fchmod(fd, mode)
-        return os.fstat(fd)
+        write_all(fd, data)
+        os.fchmod(fd, mode)
     finally:
         os.close(fd)
 

@@ -371,7 +371,7 @@ class LockSet:
 
     def _read(self, task_id: str, name: str) -> str | None:
         try:
-            return read_text(f"{os.fspath(self.root)}/tasks/{task_id}/{name}")
+            return read_text(os.path.join(task_lock_dir(self.root, task_id), name))
         except (FileNotFoundError, NotADirectoryError):
             return None
 

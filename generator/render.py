@@ -35,7 +35,7 @@ import jinja2
 
 from generator import __version__
 from generator.errors import InputError, LintError, LockError, SpecError
-from generator.fsutil import atomic_write, current_umask, walk_files, write_all
+from generator.fsutil import atomic_write, current_umask, read_file, walk_files, write_all
 from generator.lint import lint_dockerfile, lint_script
 from generator.lockfiles import (
     LockSet,
@@ -47,6 +47,7 @@ from generator.lockfiles import (
 )
 from generator.spec import (
     SPEC_FILE,
+    TASK_ID_RE,
     DatasetConfig,
     SweTask,
     Task,
@@ -54,6 +55,7 @@ from generator.spec import (
     TerminalTask,
     load_dataset_config,
     load_task,
+    rel_path,
 )
 
 __all__ = [
@@ -269,10 +271,7 @@ class RenderedFile:
 
 
 def _task_rel(task: Task, project: Path) -> str:
-    spec, root = os.fspath(task.spec_file), os.fspath(project)
-    if spec.startswith(root) and spec[len(root):len(root) + 1] == "/":
-        return spec[len(root) + 1:]
-    return task.spec_file.relative_to(project).as_posix()
+    return rel_path(task.spec_file, project)
 
 
 def _image_context(task: Task, config: DatasetConfig, locks: LockSet) -> dict[str, str]:
@@ -605,20 +604,9 @@ def _tree_sigs(root: str) -> list[tuple[str, Sig]]:
     a later check needs no directory listing, only one stat per recorded path.
     """
     try:
-        sigs: list[tuple[str, Sig]] = [("", _sig(os.stat(root)))]
+        return TaskFiles(root).signatures()
     except (FileNotFoundError, NotADirectoryError):
         return [("", MISSING)]
-    cut = len(root) + 1
-    stack = [root]
-    while stack:
-        d = stack.pop()
-        with os.scandir(d) as it:
-            for e in it:
-                sigs.append((e.path[cut:], _sig(e.stat(follow_symlinks=False))))
-                if e.is_dir(follow_symlinks=False):
-                    stack.append(e.path)
-    sigs.sort()
-    return sigs
 
 
 def _digest(values: Sequence[int]) -> str:
@@ -842,8 +830,7 @@ class _Worker:
                     st = os.stat(target)
                     same = (st.st_mode & 0o777) == rf.mode and st.st_size == len(rf.data)
                     if same:
-                        with open(target, "rb") as f:
-                            same = f.read() == rf.data
+                        same = read_file(target, st.st_size) == rf.data
                 except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                     same = False
                 if same:
@@ -951,7 +938,6 @@ def _task_names(project: Path, only: Sequence[str] | None) -> list[str]:
     Whether each has a spec file is checked when it is rendered (a fresh cache entry proves
     it for the others).
     """
-    from generator.spec import TASK_ID_RE
     root = project / "tasks"
     if not root.is_dir():
         raise SpecError("no tasks/ directory", file="tasks/",

@@ -42,6 +42,7 @@ __all__ = [
     "load_project",
     "load_task",
     "parse_task",
+    "rel_path",
 ]
 
 DATASET_FILE = "gen.yaml"
@@ -364,7 +365,8 @@ def _load_yaml(text: str) -> Any:
         loader.dispose()
 
 
-def _rel(path: Path, root: Path | None) -> str:
+def rel_path(path: Path, root: Path | None) -> str:
+    """`path` as shown in messages: POSIX and relative to `root` when inside it."""
     if root is not None:
         p, r = os.fspath(path), os.fspath(root)
         if p.startswith(r) and p[len(r):len(r) + 1] == "/":
@@ -408,7 +410,7 @@ class _Ctx:
     def __init__(self, file: Path, text: str, root: Path | None) -> None:
         self.file = file
         self.text = text
-        self.shown = _rel(file, root)
+        self.shown = rel_path(file, root)
 
     def fail(self, fpath: Sequence[str | int], message: str, fix: str) -> SpecError:
         dotted = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in fpath)
@@ -423,7 +425,7 @@ class _Ctx:
 
 
 def _read_yaml(file: Path, root: Path | None, size: int | None = None) -> tuple[_Ctx, Any]:
-    shown = _rel(file, root)
+    shown = rel_path(file, root)
     try:
         text = read_text(os.fspath(file), size)
     except (FileNotFoundError, IsADirectoryError):
@@ -943,7 +945,7 @@ def load_project(project: Path, *, only: Sequence[str] | None = None,
     stray = [p for p in sorted((project / "tasks").glob("*")) if p.is_dir()
              and not (p / SPEC_FILE).is_file()] if (project / "tasks").is_dir() else []
     if stray:
-        shown = _rel(stray[0], project)
+        shown = rel_path(stray[0], project)
         raise SpecError(f"task directory has no {SPEC_FILE}", file=shown,
                         hint=f"add {shown}/{SPEC_FILE} or remove the directory")
     if only:
