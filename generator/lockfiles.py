@@ -14,7 +14,6 @@ changed spec is detected as a stale lock (`gen lock --check`, and render refuses
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -371,7 +370,7 @@ class LockSet:
 
     def _read(self, task_id: str, name: str) -> str | None:
         try:
-            return read_text(os.path.join(task_lock_dir(self.root, task_id), name))
+            return read_text(f"{self.root}/tasks/{task_id}/{name}")  # task_lock_dir's path
         except (FileNotFoundError, NotADirectoryError):
             return None
 

@@ -100,12 +100,18 @@ OUTPUTS: dict[str, tuple[tuple[str, str, int], ...]] = {
 # --------------------------------------------------------------------------------------
 
 
+_json_str: Callable[[str], str] = json.encoder.encode_basestring
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
 
 
 def _yaml_str(value: Any) -> str:
-    """A YAML double-quoted scalar (JSON syntax is valid YAML) that round-trips exactly."""
-    text = json.dumps(str(value), ensure_ascii=False)
+    """A YAML double-quoted scalar (JSON syntax is valid YAML) that round-trips exactly.
+
+    `json.dumps(value, ensure_ascii=False)` without building a JSONEncoder per call.
+    """
+    text = _json_str(str(value))
+    if _YAML_UNSAFE.search(text) is None:
+        return text
     return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
@@ -276,10 +282,10 @@ def _task_rel(task: Task, project: Path) -> str:
 
 def _image_context(task: Task, config: DatasetConfig, locks: LockSet) -> dict[str, str]:
     ref = task.environment.base_image
-    shown = _task_rel(task, config.path)
     _repo, tag, digest = split_ref(ref)
     if tag == "latest" or (tag is None and digest is None):
-        raise LintError(f"base image '{ref}' uses the moving 'latest' tag", file=shown,
+        raise LintError(f"base image '{ref}' uses the moving 'latest' tag",
+                        file=_task_rel(task, config.path),
                         field="environment.base_image",
                         hint="name an explicit tag (e.g. :bookworm); gen lock pins its digest")
     platform = config.platforms[0]

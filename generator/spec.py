@@ -15,7 +15,7 @@ import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 
@@ -297,11 +297,45 @@ class TaskFiles:
 # --------------------------------------------------------------------------------------
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 _STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
+
+
+class _SpecLoader(_Loader):  # type: ignore[misc]
+    """The safe loader, with plain scalars' tags remembered per distinct short value.
+
+    Resolving a tag runs PyYAML's resolver in Python for every node of every spec, and
+    specs repeat the same short scalars (keys, package names) again and again. With no path
+    resolver registered (checked on every node), a tag depends only on the node kind, the
+    value and the implicit flags, and the path bookkeeping is a no-op.
+    """
+
+    _plain: ClassVar[dict[str, str]] = {}
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        if self.yaml_path_resolvers:
+            super().descend_resolver(current_node, current_index)
+
+    def ascend_resolver(self) -> None:
+        if self.yaml_path_resolvers:
+            super().ascend_resolver()
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if self.yaml_path_resolvers:
+            return super().resolve(kind, value, implicit)
+        if kind is not yaml.ScalarNode:
+            return _MAP_TAG if kind is yaml.MappingNode else _SEQ_TAG
+        if not implicit[0]:
+            return _STR_TAG  # quoted, or a block scalar
+        tag = self._plain.get(value)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(value) <= 64:
+                if len(self._plain) >= 8192:
+                    self._plain.clear()
+                self._plain[value] = tag
+        return tag
 
 
 class _Irregular(Exception):
@@ -317,7 +351,7 @@ def _load_yaml(text: str) -> Any:
     whole document when it uses merge keys, non-scalar keys or recursive aliases. An alias
     is built once and shared, as PyYAML does.
     """
-    loader = _Loader(text)
+    loader = _SpecLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:

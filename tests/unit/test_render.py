@@ -413,3 +413,37 @@ def test_file_or_link_where_a_task_dir_goes_is_replaced(tmp_path: Path) -> None:
     assert (out / "hello").is_dir() and not (out / "calc-add").is_symlink()
     assert list(elsewhere.iterdir()) == []  # nothing written through the link
     assert render(project, check=True).changed() == []
+
+
+def test_default_dockerfiles_match_the_shared_macros(tmp_path: Path) -> None:
+    """The default Dockerfile templates write out _macros.j2's blocks (an import "with
+    context" costs more than the rest of the template): they must render what the macros
+    render, with and without apt, Python packages and env."""
+    package = Path(__file__).resolve().parents[2] / "generator" / "templates"
+    macro_form = '{% import "_macros.j2" as m with context -%}\n{{ m.preamble() }}\n' \
+                 '{{ m.install_locked() }}'
+    tasks = {
+        "plain": (terminal_spec(), TERMINAL_FILES),
+        "full": (terminal_spec(environment={"apt": ["python3", "python3-pip", "python3-pytest"],
+                                            "python": ["requests==2.32.3"],
+                                            "env": {"A": "1", "B_2": "two words"}}),
+                 TERMINAL_FILES),
+        "calc": (swe_spec(), SWE_FILES),
+        "calc-env": (swe_spec(environment={"apt": ["git", "python3", "python3-pytest"],
+                                           "env": {"X": "y"}}), SWE_FILES),
+    }
+    project = build_project(tmp_path / "p", tasks)
+    render(project, tmp_path / "inline", jobs=1)
+    for kind in ("terminal", "swe"):
+        text = (package / kind / "Dockerfile.j2").read_text()
+        body = text.split("-#}\n", 1)[1]
+        cut = body.index("{% endif %}\n\n", body.index("{% if env %}")) + len("{% endif %}\n")
+        assert "{% import" not in body and "WORKDIR" not in body[:cut]
+        (project / "templates" / kind).mkdir(parents=True)
+        (project / "templates" / kind / "Dockerfile.j2").write_text(macro_form + body[cut:])
+    render(project, tmp_path / "macros", jobs=1)
+    for task_id in tasks:
+        inline = (tmp_path / "inline" / task_id / "Dockerfile").read_text()
+        assert inline == (tmp_path / "macros" / task_id / "Dockerfile").read_text(), task_id
+    full = (tmp_path / "inline" / "full" / "Dockerfile").read_text()
+    assert "pip install" in full and 'B_2="two words"' in full
