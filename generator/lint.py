@@ -24,23 +24,30 @@ _TEST_SOURCES = re.compile(r"^(\./)?(tests(/|$)|solution(\.sh|\.yaml|/|$)|run-te
 
 def dockerfile_instructions(text: str) -> Iterator[tuple[int, str, str]]:
     """(line number, INSTRUCTION, arguments) with continuation lines joined."""
-    buf: list[str] = []
+    buf: list[str] | None = None
     start = 0
     for n, raw in enumerate(text.split("\n"), 1):
         line = raw.rstrip()
-        stripped = line.lstrip()
-        if not buf and (not stripped or stripped.startswith("#")):
+        if buf is None:
+            if not line:
+                continue
+            stripped = line.lstrip()
+            if stripped[0] == "#":
+                continue
+            if line[-1] == "\\":
+                buf, start = [line[:-1]], n
+                continue
+            instr, _, args = stripped.partition(" ")
+            yield n, instr.upper(), args.strip()
             continue
-        if buf and stripped.startswith("#"):
+        if line.lstrip().startswith("#"):
             continue  # comment lines inside a continuation are dropped by Docker too
-        if not buf:
-            start = n
         if line.endswith("\\"):
             buf.append(line[:-1])
             continue
         buf.append(line)
         joined = " ".join(part.strip() for part in buf).strip()
-        buf = []
+        buf = None
         instr, _, args = joined.partition(" ")
         yield start, instr.upper(), args.strip()
     if buf:
@@ -119,10 +126,13 @@ def _check_command(words: tuple[str, ...]) -> tuple[str, str] | None:
     return None
 
 
+_SYNTAX_RE = re.compile(r"^#\s*syntax\s*=", re.IGNORECASE)
+
+
 def lint_dockerfile(text: str, *, where: str, task_id: str) -> None:
     stages: set[str] = set()
     for n, raw in enumerate(text.split("\n"), 1):
-        if re.match(r"^#\s*syntax\s*=", raw, re.IGNORECASE):
+        if _SYNTAX_RE.match(raw):
             raise _fail(where, n, task_id, "a '# syntax=' directive makes BuildKit pull a "
                         "frontend image from the network", "remove the syntax line")
         if raw.strip() and not raw.startswith("#"):
@@ -140,27 +150,40 @@ def lint_dockerfile(text: str, *, where: str, task_id: str) -> None:
                             "pin the base image by digest (gen lock writes it)")
             if not _DIGEST_RE.search(image):
                 raise _fail(where, line, task_id, f"FROM {image} has no @sha256: digest",
-                            "use {{ image.pinned }} in the template; gen lock pins the digest")
-        elif instr in ("ADD", "COPY"):
-            words = [w for w in args.split() if not w.startswith("--")]
-            if instr == "ADD" and any(_URL_RE.match(w) for w in words[:-1]):
-                raise _fail(where, line, task_id, "ADD <url> downloads an unpinned file",
-                            "lock the artifact and COPY it from the build context")
-            if any("--from" in w for w in args.split()):
-                continue
-            for src in words[:-1]:
-                if _TEST_SOURCES.match(src):
-                    raise _fail(where, line, task_id,
-                                f"{instr} {src} would put tests or the solution into the agent "
-                                "image", "tests and solution are copied in only at test time")
-        elif instr == "RUN":
-            if _PIPE_TO_SHELL_RE.search(args):
-                raise _fail(where, line, task_id, "'curl|wget ... | sh' runs an unpinned script",
-                            "lock what the script installs instead")
-            for simple in _shell_words(args):
-                found = _check_command(simple)
-                if found:
-                    raise _fail(where, line, task_id, found[0], found[1])
+                            "use {{ image.pinned }} in the template; gen lock pins its digest")
+        elif instr in _CHECKED:
+            found = _instruction_finding(instr, args)
+            if found:
+                raise _fail(where, line, task_id, found[0], found[1])
+
+
+_CHECKED = frozenset(("ADD", "COPY", "RUN"))
+
+
+@functools.lru_cache(maxsize=8192)
+def _instruction_finding(instr: str, args: str) -> tuple[str, str] | None:
+    """(problem, fix) for a non-hermetic ADD, COPY or RUN, else None: a pure function of the
+    instruction, so the lines every task's Dockerfile shares are checked once per process."""
+    if instr in ("ADD", "COPY"):
+        words = [w for w in args.split() if not w.startswith("--")]
+        if instr == "ADD" and any(_URL_RE.match(w) for w in words[:-1]):
+            return ("ADD <url> downloads an unpinned file",
+                    "lock the artifact and COPY it from the build context")
+        if any("--from" in w for w in args.split()):
+            return None
+        for src in words[:-1]:
+            if _TEST_SOURCES.match(src):
+                return (f"{instr} {src} would put tests or the solution into the agent image",
+                        "tests and solution are copied in only at test time")
+        return None
+    if _PIPE_TO_SHELL_RE.search(args):
+        return ("'curl|wget ... | sh' runs an unpinned script",
+                "lock what the script installs instead")
+    for simple in _shell_words(args):
+        found = _check_command(simple)
+        if found:
+            return found
+    return None
 
 
 _HEREDOC_RE = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
@@ -177,15 +200,23 @@ def lint_script(text: str, *, where: str, task_id: str) -> None:
             if line.strip() == end:
                 end = None
             continue
-        if line.lstrip().startswith("#"):
-            continue
-        heredoc = _HEREDOC_RE.search(line)
-        if heredoc:
-            end = heredoc.group(2)
-        if _PIPE_TO_SHELL_RE.search(line):
-            raise _fail(where, n, task_id, "'curl|wget ... | sh' runs an unpinned script",
-                        "preinstall the tool through the locked environment")
-        for words in _shell_words(line.split(" #", 1)[0]):
-            found = _check_command(words)
-            if found:
-                raise _fail(where, n, task_id, found[0], found[1])
+        end, found = _script_line(line)
+        if found:
+            raise _fail(where, n, task_id, found[0], found[1])
+
+
+@functools.lru_cache(maxsize=8192)
+def _script_line(line: str) -> tuple[str | None, tuple[str, str] | None]:
+    """(the heredoc delimiter the line opens, (problem, fix)) for one command line."""
+    if line.lstrip().startswith("#"):
+        return None, None
+    heredoc = _HEREDOC_RE.search(line)
+    end = heredoc.group(2) if heredoc else None
+    if _PIPE_TO_SHELL_RE.search(line):
+        return end, ("'curl|wget ... | sh' runs an unpinned script",
+                     "preinstall the tool through the locked environment")
+    for words in _shell_words(line.split(" #", 1)[0]):
+        found = _check_command(words)
+        if found:
+            return end, found
+    return end, None

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 from helpers import TERMINAL_FILES, build_project, terminal_spec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from generator.cli import main
 from generator.errors import LintError
-from generator.lint import lint_dockerfile, lint_script
+from generator.lint import dockerfile_instructions, lint_dockerfile, lint_script
 
 DIGEST = "@sha256:" + "a" * 64
 GOOD = f"FROM reg/img{DIGEST}\nRUN apt-get install -y /tmp/x.deb\n"
@@ -108,3 +110,45 @@ def test_pytest_needs_rA(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     project = build_project(tmp_path / "p", {"t1": (spec, TERMINAL_FILES)})
     assert main(["render", "--project", str(project)]) == 2
     assert "add -rA" in capsys.readouterr().err
+
+
+def _reference_instructions(text: str) -> list[tuple[int, str, str]]:
+    """The plain line-by-line splitter dockerfile_instructions replaced (its oracle)."""
+    out = []
+    buf: list[str] = []
+    start = 0
+    for n, raw in enumerate(text.split("\n"), 1):
+        line = raw.rstrip()
+        stripped = line.lstrip()
+        if not buf and (not stripped or stripped.startswith("#")):
+            continue
+        if buf and stripped.startswith("#"):
+            continue
+        if not buf:
+            start = n
+        if line.endswith("\\"):
+            buf.append(line[:-1])
+            continue
+        buf.append(line)
+        joined = " ".join(part.strip() for part in buf).strip()
+        buf = []
+        instr, _, args = joined.partition(" ")
+        out.append((start, instr.upper(), args.strip()))
+    if buf:
+        joined = " ".join(part.strip() for part in buf).strip()
+        instr, _, args = joined.partition(" ")
+        out.append((start, instr.upper(), args.strip()))
+    return out
+
+
+dockerfile_lines = st.lists(st.one_of(
+    st.sampled_from(["", "  ", "# c", "  # c \\", "\\", "RUN a \\", "  && b \\", "  c",
+                     "run x", "FROM img AS b", "COPY a b", "\t\\", "ENV A=1 \\  "]),
+    st.text(st.sampled_from(" \t\\#aR"), max_size=6)), max_size=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(dockerfile_lines)
+def test_instruction_splitter_matches_reference(lines: list[str]) -> None:
+    text = "\n".join(lines)
+    assert list(dockerfile_instructions(text)) == _reference_instructions(text)
