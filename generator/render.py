@@ -935,7 +935,10 @@ def _run_tasks(job: _Job, dirs: list[Path], *, jobs: int | None,
                 progress(len(dirs[i:i + step]))
         return outcomes
     chunk = max(50, min(250, len(dirs) // (jobs * 8)))
-    parts = [dirs[i:i + chunk] for i in range(0, len(dirs), chunk)]
+    # the last tasks go out in small parts, so no worker idles while another ends a big one
+    head = len(dirs) - min(len(dirs) // 4, jobs * chunk)
+    parts = [dirs[i:min(i + chunk, head)] for i in range(0, head, chunk)] + \
+        [dirs[i:i + 25] for i in range(head, len(dirs), 25)]
     outcomes = []
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
                              initargs=(job,)) as pool:
