@@ -182,12 +182,26 @@ class _LayeredLoader(jinja2.BaseLoader):
         raise jinja2.TemplateNotFound(template)
 
 
+_DICT_ATTRS = frozenset(dir(dict))
+
+
 class _Environment(jinja2.Environment):
     """A Jinja environment that also remembers the templates TemplateSet.get looked up."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.loaded: dict[str, jinja2.Template] = {}
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """`obj.attribute` in a template, as Jinja answers it, without its exception for
+        every dict key: a plain dict has no attribute but its methods (it has no instance
+        dict), so for any other name Jinja's attribute lookup always fails over to the item."""
+        if type(obj) is dict and attribute not in _DICT_ATTRS:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
 
 
 def make_environment(search_path: Sequence[Path]) -> jinja2.Environment:

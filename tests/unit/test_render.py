@@ -447,3 +447,24 @@ def test_default_dockerfiles_match_the_shared_macros(tmp_path: Path) -> None:
         assert inline == (tmp_path / "macros" / task_id / "Dockerfile").read_text(), task_id
     full = (tmp_path / "inline" / "full" / "Dockerfile").read_text()
     assert "pip install" in full and 'B_2="two words"' in full
+
+
+@pytest.mark.parametrize("expr", ["d.a", "d.x.y", "d.items", "d.keys()", "d.get('a')",
+                                  "d.nope is undefined", "d.x.nope is defined", "e.a"])
+def test_attribute_lookup_answers_as_jinja(expr: str) -> None:
+    """The environment's dict fast path gives what Jinja's own lookup gives, also for keys
+    named like dict methods (the method wins, as in Jinja)."""
+    import collections
+
+    import jinja2
+
+    from generator.render import make_environment
+
+    values = {"d": {"a": 1, "items": 5, "keys": 6, "x": {"y": 2}},
+              "e": collections.OrderedDict(a=3)}
+    source = "{{ " + expr + " }}"
+    ours = make_environment([]).from_string(source).render(**values)
+    plain = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    assert ours == plain.from_string(source).render(**values)
+    with pytest.raises(jinja2.UndefinedError, match="has no attribute 'nope'"):
+        make_environment([]).from_string("{{ d.nope }}").render(**values)
