@@ -404,16 +404,16 @@ def patch_files(patch: str) -> list[str]:
     return sorted(out)
 
 
-def _pytest_command(task: Task, command: str, shown: str) -> str:
+def _pytest_command(task: Task, command: str, project: Path) -> str:
     if "pytest" in command and "-rA" not in command:
         raise LintError(f"task '{task.id}': the pytest command lacks -rA, so the harness cannot "
-                        "parse per-test results", file=shown, field="test_command",
+                        "parse per-test results", file=_task_rel(task, project),
+                        field="test_command",
                         hint="add -rA to the pytest command")
     return command
 
 
 def task_context(task: Task, config: DatasetConfig, locks: LockSet) -> dict[str, Any]:
-    shown = _task_rel(task, config.path)
     image = _image_context(task, config, locks)
     apt = _apt_context(task, image, locks)
     python, python_text = _python_context(task, config, locks, apt)
@@ -432,14 +432,16 @@ def task_context(task: Task, config: DatasetConfig, locks: LockSet) -> dict[str,
     if isinstance(task, TerminalTask):
         if "tmux" not in {p["name"] for p in apt}:
             raise LintError(f"task '{task.id}': Terminal-Bench drives the agent through tmux, "
-                            "which the image would not have", file=shown, field="environment.apt",
+                            "which the image would not have", file=_task_rel(task, config.path),
+                            field="environment.apt",
                             hint="add tmux to environment.apt (or defaults.apt in gen.yaml)")
         if task.record_asciinema and "asciinema" not in {p["name"] for p in apt}:
             raise LintError(f"task '{task.id}': record_asciinema needs asciinema in the image",
-                            file=shown, field="environment.apt", hint="add asciinema to apt")
+                            file=_task_rel(task, config.path), field="environment.apt",
+                            hint="add asciinema to apt")
         command = task.test_command or \
             'python3 -m pytest -rA -p no:cacheprovider "$TEST_DIR"'
-        ctx["test_command"] = _pytest_command(task, command, shown)
+        ctx["test_command"] = _pytest_command(task, command, config.path)
         ctx["files"] = task.files
         ctx["solution_text"] = task.solution_text
     else:
@@ -450,13 +452,13 @@ def task_context(task: Task, config: DatasetConfig, locks: LockSet) -> dict[str,
         overlap = sorted(set(test_files) & set(gold_files))
         if overlap:
             raise LintError(f"task '{task.id}': the gold patch and the test patch both edit "
-                            f"'{overlap[0]}'", file=shown, field="patch",
+                            f"'{overlap[0]}'", file=_task_rel(task, config.path), field="patch",
                             hint="move test changes to test_patch and code changes to patch")
         ctx["test_files"] = test_files
         # The test files, as SWE-bench's eval script runs them: FAIL_TO_PASS / PASS_TO_PASS ids
         # are names in the log (SWE-bench's parser cuts them at the first space), not
         # command-line selectors (an id with a space or an escaped character selects nothing).
-        ctx["test_command"] = _pytest_command(task, task.test_command, shown)
+        ctx["test_command"] = _pytest_command(task, task.test_command, config.path)
     return ctx
 
 

@@ -444,7 +444,11 @@ class _Ctx:
     def __init__(self, file: Path, text: str, root: Path | None) -> None:
         self.file = file
         self.text = text
-        self.shown = rel_path(file, root)
+        self.root = root
+
+    @property
+    def shown(self) -> str:  # only an error needs it
+        return rel_path(self.file, self.root)
 
     def fail(self, fpath: Sequence[str | int], message: str, fix: str) -> SpecError:
         dotted = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in fpath)
@@ -459,25 +463,27 @@ class _Ctx:
 
 
 def _read_yaml(file: Path, root: Path | None, size: int | None = None) -> tuple[_Ctx, Any]:
-    shown = rel_path(file, root)
     try:
         text = read_text(os.fspath(file), size)
     except (FileNotFoundError, IsADirectoryError):
+        shown = rel_path(file, root)
         raise SpecError("file not found", file=shown, hint=f"create {shown}") from None
     except UnicodeDecodeError:
-        raise SpecError("not UTF-8 text", file=shown, hint="save the file as UTF-8") from None
+        raise SpecError("not UTF-8 text", file=rel_path(file, root),
+                        hint="save the file as UTF-8") from None
     try:
         data = _load_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise SpecError(
             f"invalid YAML: {exc.problem}",
-            file=shown,
+            file=rel_path(file, root),
             line=mark.line + 1 if mark else None,
             hint="fix the YAML syntax",
         ) from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"invalid YAML: {exc}", file=shown, hint="fix the YAML syntax") from None
+        raise SpecError(f"invalid YAML: {exc}", file=rel_path(file, root),
+                        hint="fix the YAML syntax") from None
     return _Ctx(file, text, root), data
 
 
