@@ -15,6 +15,7 @@ import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from stat import S_ISDIR, S_ISLNK
 from typing import Any, ClassVar, Literal
 
 import yaml
@@ -226,19 +227,20 @@ class TaskFiles:
         self.root = os.fspath(root)
         self.stats: dict[str, os.stat_result] = {"": os.stat(self.root)}
         self.links: set[str] = set()
-        cut = len(self.root) + 1
-        stack = [self.root]
+        stats = self.stats
+        stack = [""]
         while stack:
             d = stack.pop()
-            with os.scandir(d) as it:
+            prefix = f"{d}/" if d else ""
+            with os.scandir(f"{self.root}/{d}" if d else self.root) as it:
                 for e in it:
-                    rel = e.path[cut:]
-                    st = e.stat(follow_symlinks=False)
-                    self.stats[rel] = st
-                    if e.is_symlink():
+                    rel = prefix + e.name
+                    st = stats[rel] = e.stat(follow_symlinks=False)
+                    mode = st.st_mode
+                    if S_ISLNK(mode):
                         self.links.add(rel)
-                    elif e.is_dir(follow_symlinks=False):
-                        stack.append(e.path)
+                    elif S_ISDIR(mode):
+                        stack.append(rel)
 
     def _st(self, rel: str) -> os.stat_result | None:
         if rel in self.links:  # as the file system would answer: follow the link
