@@ -7,16 +7,39 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_write", "current_umask", "read_file", "read_text", "walk_files", "write_all",
-           "write_new"]
+__all__ = ["atomic_write", "current_umask", "decode_text", "read_file", "read_file_stat",
+           "read_text", "walk_files", "write_all", "write_new"]
 
 
 def read_text(path: str, size: int | None = None) -> str:
     """`open(path, encoding="utf-8").read()` in fewer syscalls (universal newlines too)."""
-    text = read_file(path, size).decode("utf-8")
+    return decode_text(read_file(path, size))
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 bytes as `open(..., encoding="utf-8").read()` gives them (universal newlines)."""
+    text = data.decode("utf-8")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text
+
+
+def read_file_stat(path: str) -> tuple[bytes, os.stat_result]:
+    """A whole file's bytes and the fstat of the descriptor they were read from (so the
+    stat describes the file that was read, not whatever the path names a moment later)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        data = os.read(fd, st.st_size + 1)
+        if len(data) == st.st_size:
+            return data, st
+        chunks = [data]
+        while data:
+            data = os.read(fd, 1 << 16)
+            chunks.append(data)
+        return b"".join(chunks), st
+    finally:
+        os.close(fd)
 
 
 def read_file(path: str, size: int | None = None) -> bytes:

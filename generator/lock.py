@@ -31,6 +31,7 @@ from generator.errors import LockError, ToolError
 from generator.fsutil import atomic_write
 from generator.lockfiles import (
     PYTHON_TARGETS,
+    TASK_LOCK_FILES,
     AptLock,
     ImagePin,
     SourceLock,
@@ -417,7 +418,7 @@ def lock_project(project_dir: Path, *, update: bool = False, check: bool = False
             if d.is_dir() and not any(d.iterdir()):
                 d.rmdir()
     unchanged = {f"lockfiles/tasks/{t.id}/{n}" for t in tasks
-                 for n in ("apt.lock", "requirements.txt", "source.lock")
+                 for n in TASK_LOCK_FILES
                  if (root / f"lockfiles/tasks/{t.id}/{n}").exists()} - set(result.written)
     result.kept = sorted(set(result.kept) | unchanged)
     return result

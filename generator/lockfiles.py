@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from generator.errors import LockError
-from generator.fsutil import read_text
+from generator.fsutil import decode_text, read_text
 
 __all__ = [
     "HEADER",
+    "TASK_LOCK_FILES",
     "AptLock",
     "AptPackage",
     "ImageLock",
@@ -59,6 +60,11 @@ def input_digest(items: Iterable[str]) -> str:
     for item in sorted(items):
         h.update(item.encode("utf-8") + b"\n")
     return "sha256:" + h.hexdigest()
+
+
+# The files of lockfiles/tasks/<id>/ (sorted): all that render reads there.
+APT_LOCK, PYTHON_LOCK, SOURCE_LOCK = "apt.lock", "requirements.txt", "source.lock"
+TASK_LOCK_FILES = (APT_LOCK, PYTHON_LOCK, SOURCE_LOCK)
 
 
 def task_lock_dir(lock_root: Path, task_id: str) -> Path:
@@ -367,8 +373,24 @@ class LockSet:
     # parsed locks by (parser, text): tasks with the same packages share one lock text, so
     # a large render parses each distinct text once (parsing is pure; errors are not cached)
     _parsed: dict[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
+    # lock files a caller already read (render reads and signs them in one go): used once
+    _read_ahead: dict[tuple[str, str], bytes | None] = field(default_factory=dict, compare=False,
+                                                             repr=False)
+
+    def read_ahead(self, task_id: str, data: Mapping[str, bytes]) -> None:
+        """The bytes of a task's lock files (TASK_LOCK_FILES; a name not given does not
+        exist), as the caller read them: the next lookup of each uses them once."""
+        for name in TASK_LOCK_FILES:
+            self._read_ahead[(task_id, name)] = data.get(name)
+
+    def forget_read_ahead(self) -> None:
+        self._read_ahead.clear()
 
     def _read(self, task_id: str, name: str) -> str | None:
+        key = (task_id, name)
+        if key in self._read_ahead:
+            data = self._read_ahead.pop(key)
+            return None if data is None else decode_text(data)
         try:
             return read_text(f"{self.root}/tasks/{task_id}/{name}")  # task_lock_dir's path
         except (FileNotFoundError, NotADirectoryError):
@@ -387,15 +409,15 @@ class LockSet:
         return got
 
     def apt(self, task_id: str) -> AptLock | None:
-        lock: AptLock | None = self._get(task_id, "apt.lock", parse_apt_lock)
+        lock: AptLock | None = self._get(task_id, APT_LOCK, parse_apt_lock)
         return lock
 
     def python(self, task_id: str) -> PythonLock | None:
-        lock: PythonLock | None = self._get(task_id, "requirements.txt", parse_python_lock)
+        lock: PythonLock | None = self._get(task_id, PYTHON_LOCK, parse_python_lock)
         return lock
 
     def source(self, task_id: str) -> SourceLock | None:
-        lock: SourceLock | None = self._get(task_id, "source.lock", parse_source_lock)
+        lock: SourceLock | None = self._get(task_id, SOURCE_LOCK, parse_source_lock)
         return lock
 
 

@@ -35,9 +35,17 @@ import jinja2
 
 from generator import __version__
 from generator.errors import InputError, LintError, LockError, SpecError
-from generator.fsutil import atomic_write, current_umask, read_file, walk_files, write_all
+from generator.fsutil import (
+    atomic_write,
+    current_umask,
+    read_file,
+    read_file_stat,
+    walk_files,
+    write_all,
+)
 from generator.lint import lint_dockerfile, lint_script
 from generator.lockfiles import (
+    TASK_LOCK_FILES,
     LockSet,
     apt_input,
     python_input,
@@ -631,6 +639,27 @@ def _tree_sigs(root: str) -> list[tuple[str, Sig]]:
         return [("", MISSING)]
 
 
+def _read_locks(lock_dir: str) -> tuple[list[tuple[str, Sig]], dict[str, bytes]]:
+    """A task's lock files (the bytes of each one that exists) and their signatures.
+
+    Signed as render reads them: the directory itself (adding or removing a lock file
+    changes its mtime) and each lock file by the fstat of the descriptor it was read from.
+    A file render does not read there cannot change the output and is not signed.
+    """
+    try:
+        sigs = [("", _sig(os.stat(lock_dir)))]
+    except (FileNotFoundError, NotADirectoryError):
+        return [("", MISSING)], {}
+    data: dict[str, bytes] = {}
+    for name in TASK_LOCK_FILES:
+        try:
+            data[name], st = read_file_stat(f"{lock_dir}/{name}")
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        sigs.append((name, _sig(st)))
+    return sigs, data
+
+
 def _digest(values: Sequence[int]) -> str:
     return hashlib.blake2b(array("q", values).tobytes(), digest_size=16).hexdigest()
 
@@ -806,6 +835,7 @@ class _Worker:
         loaded = [self.load(d) for d in dirs]
         rendered = [render_task(task, self.config, self.locks, self.templates, listing)
                     for task, listing, _ in loaded]
+        self.locks.forget_read_ahead()  # what a task's render did not need
         return [self.emit(signed_ns, task, listing, lock_sigs, files)
                 for (task, listing, lock_sigs), files in zip(loaded, rendered, strict=True)]
 
@@ -816,8 +846,10 @@ class _Worker:
         if SPEC_FILE not in listing.stats:
             raise SpecError(f"task directory has no {SPEC_FILE}", file=f"tasks/{task_id}",
                             hint=f"add tasks/{task_id}/{SPEC_FILE} or remove the directory")
-        lock_sigs = _tree_sigs(os.path.join(self.lock_root, task_id)) if self.job.sign else None
-        return load_task(d, self.config.defaults, self.project, listing), listing, lock_sigs
+        lock_sigs, lock_data = _read_locks(f"{self.lock_root}/{task_id}")
+        self.locks.read_ahead(task_id, lock_data)
+        task = load_task(d, self.config.defaults, self.project, listing)
+        return task, listing, lock_sigs if self.job.sign else None
 
     def emit(self, signed_ns: int, task: Task, listing: TaskFiles,
              lock_sigs: list[tuple[str, Sig]] | None, files: dict[str, RenderedFile]

@@ -8,7 +8,7 @@ import tempfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.fsutil import read_file, read_text
+from generator.fsutil import read_file, read_file_stat, read_text
 
 
 def _scratch(data: bytes) -> str:
@@ -35,5 +35,18 @@ def test_read_text_is_open_read(text: str) -> None:
     try:
         with open(name, encoding="utf-8") as f:
             assert read_text(name) == f.read()
+    finally:
+        os.unlink(name)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.binary(max_size=70_000))
+def test_read_file_stat_is_the_file_and_its_stat(data: bytes) -> None:
+    name = _scratch(data)
+    try:
+        got, st = read_file_stat(name)
+        assert got == data
+        now = os.stat(name)
+        assert (st.st_size, st.st_mtime_ns, st.st_ino) == (now.st_size, now.st_mtime_ns, now.st_ino)
     finally:
         os.unlink(name)

@@ -347,6 +347,17 @@ def test_cache_reuses_unchanged_tasks_and_notices_edits(tmp_path: Path,
     (lock_dir / "notes.txt").write_text("x\n")
     result = render(project)
     assert result.cached_tasks == 1 and not result.written
+    # a lock file rewritten in place (its dir's mtime does not change) is noticed too
+    assert render(project).cached_tasks == 2
+    apt_lock = lock_dir / "apt.lock"
+    before = lock_dir.stat().st_mtime_ns
+    text = apt_lock.read_text()
+    with apt_lock.open("r+") as f:
+        f.write(text)
+    os.utime(apt_lock, ns=(apt_lock.stat().st_atime_ns, apt_lock.stat().st_mtime_ns + 10**9))
+    assert lock_dir.stat().st_mtime_ns == before
+    result = render(project)
+    assert result.cached_tasks == 1 and not result.written
     assert render(project, check=True).changed() == []
 
 
