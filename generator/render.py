@@ -191,6 +191,7 @@ class _LayeredLoader(jinja2.BaseLoader):
 
 
 _DICT_ATTRS = frozenset(dir(dict))
+_PACKAGE_PREFIX = f"{PACKAGE_TEMPLATES}/"
 
 
 class _Environment(jinja2.Environment):
@@ -209,7 +210,14 @@ class _Environment(jinja2.Environment):
                 return obj[attribute]
             except KeyError:
                 return self.undefined(obj=obj, name=attribute)
-        return super().getattr(obj, attribute)
+        try:  # from here on, jinja2.Environment.getattr (inlined: called for every a.b)
+            return getattr(obj, attribute)
+        except AttributeError:
+            pass
+        try:
+            return obj[attribute]
+        except (TypeError, LookupError, AttributeError):
+            return self.undefined(obj=obj, name=attribute)
 
 
 def make_environment(search_path: Sequence[Path]) -> jinja2.Environment:
@@ -529,7 +537,7 @@ def render_task(task: Task, config: DatasetConfig, locks: LockSet, templates: Te
     env = templates.env_for(task.path, None if listing is None else listing.is_dir("templates"))
     for name, template_name, mode in outputs:
         template = templates.get(task, template_name, env)
-        if not str(template.filename).startswith(str(PACKAGE_TEMPLATES)):
+        if not (template.filename or "").startswith(_PACKAGE_PREFIX):
             overridden = True
         try:
             text = _render_template(template, ctx)
