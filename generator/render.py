@@ -978,7 +978,11 @@ def _work(dirs: list[Path]) -> list[_TaskOutcome]:
 
 def _run_tasks(job: _Job, dirs: list[Path], *, jobs: int | None,
                progress: Callable[[int], None] | None) -> list[_TaskOutcome]:
-    jobs = jobs if jobs is not None else (os.cpu_count() or 1)
+    if jobs is None:
+        # one more worker than cores: creating files blocks on the file system now and then
+        # (inode tables read from disk), and the spare worker keeps the cores busy meanwhile
+        cores = os.cpu_count() or 1
+        jobs = cores + 1 if cores > 1 else 1
     if not dirs:
         return []
     if len(dirs) < 400 or jobs <= 1:

@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
     p.add_argument("--no-cache", action="store_true",
                    help="ignore the stat cache in .gen/ and re-render every task")
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
-                   help="worker processes for large datasets (default: CPU count)")
+                   help="worker processes for large datasets (default: CPU count + 1)")
     p.add_argument("tasks", nargs="*", metavar="TASK", help="render only these task ids")
     p.set_defaults(handler=run)
 
