@@ -43,7 +43,7 @@ def register(sub: Any) -> None:
                    help="swebench: also pull each image by digest into the Docker engine and "
                    "tag it under the name the harness looks up")
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
-                   help="worker processes for rendering large datasets (default: CPU count)")
+                   help="worker processes for rendering large datasets (default: CPU count + 1)")
     p.add_argument("tasks", nargs="*", metavar="TASK", help="export only these task ids")
     p.set_defaults(handler=run)
 
