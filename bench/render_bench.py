@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -60,6 +61,13 @@ def fs_ceiling(root: Path, n: int = 3000) -> float:
     return (time.perf_counter() - t0) / n
 
 
+def _cpu() -> tuple[float, float]:
+    """User and system CPU seconds of this process and its reaped children (the workers)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + kids.ru_utime, me.ru_stime + kids.ru_stime
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", type=int, default=10_000)
@@ -86,12 +94,15 @@ def main() -> int:
         # Best of N, as timeit does: this VM's speed drifts by a third from minute to minute.
         # Each full render goes to a fresh output dir (nothing is deleted in between: on ext4
         # without a journal, deleting makes the next creations slower for minutes).
-        cold_times, files = [], 0
+        cold_times, cpu, files = [], [], 0
         for k in range(args.repeat):
             out = root / f"out-{k}"
+            r0 = _cpu()
             t0 = time.perf_counter()
             first = render(root, out, jobs=args.jobs)
             cold_times.append(time.perf_counter() - t0)
+            r1 = _cpu()
+            cpu.append((r1[0] - r0[0], r1[1] - r0[1]))
             files = len(first.written)
             assert files and not first.removed, "a full render wrote nothing"
         warm_times = []
@@ -106,6 +117,9 @@ def main() -> int:
         print(f"full render:      {args.tasks} tasks, {files} files in {cold:.2f}s "
               f"({args.tasks / cold:,.0f} tasks/s)  target <= 5 s for 10,000")
         print(f"  best of {args.repeat}: {', '.join(f'{t:.2f}s' for t in cold_times)}")
+        user, system = cpu[cold_times.index(cold)]
+        print(f"  CPU time of that run, all processes: {user:.2f}s in gen (user), {system:.2f}s "
+              "in the kernel (system: mostly the file system)")
         print(f"  of which creating the files alone would take {files * per_file:.2f}s on one "
               f"core ({files * per_file / (cores or 1):.2f}s spread over {cores})")
         print(f"unchanged render: {args.tasks} tasks in {warm:.2f}s "
