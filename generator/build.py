@@ -2,7 +2,7 @@
 
 For each task:
 1. The *input key* is computed without building: the sha256 of every file of the build context
-   (the rendered `Dockerfile`, `gen/`, `files/`), the sha256 of every locked artifact staged into
+   (the rendered `Dockerfile`, `apt.sha256`, `requirements.txt`, `files/`), the sha256 of every locked artifact staged into
    `vendor/` (from the lockfiles: debs, wheels, source), the platform, SOURCE_DATE_EPOCH, the
    engine and its version, and the normalizer version. The base image digest is in the
    Dockerfile's `FROM`. A key already in `.gen/build/cache/` is a cache hit: nothing is built.

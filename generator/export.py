@@ -58,6 +58,7 @@ from generator.lint import lint_dockerfile, lint_script
 from generator.proc import run
 from generator.render import (
     FILE_MODE,
+    LOCKED_INPUTS,
     PACKAGE_TEMPLATES,
     SCRIPT_MODE,
     RenderedFile,
@@ -326,7 +327,7 @@ def _plan_harbor(tasks: Sequence[Task], rendered: Mapping[str, dict[str, Rendere
             # the render's Dockerfile and its build context (vendor/ comes from `gen build`)
             files["environment/Dockerfile"] = src["Dockerfile"]
             for sub, rf in src.items():
-                if sub.startswith(("files/", "gen/")):
+                if sub.startswith("files/") or sub in LOCKED_INPUTS:
                     files[f"environment/{sub}"] = rf
             plan.unbuilt.append(task.id)
         lint_harbor_task(task.id, files, root="<out>")
@@ -411,7 +412,7 @@ def _plan_swebench(tasks: Sequence[Task], rendered: Mapping[str, dict[str, Rende
         else:
             files["Dockerfile"] = src["Dockerfile"]
             for sub, rf in src.items():
-                if sub.startswith("gen/"):
+                if sub in LOCKED_INPUTS:
                     files[sub] = rf
             plan.unbuilt.append(task.id)
         for sub, rf in files.items():

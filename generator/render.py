@@ -67,6 +67,7 @@ from generator.spec import (
 )
 
 __all__ = [
+    "LOCKED_INPUTS",
     "RenderPlan",
     "RenderResult",
     "TemplateSet",
@@ -80,6 +81,11 @@ SCRIPT_MODE = 0o755
 FILE_MODE = 0o644
 CACHE_FILE = ".gen/render-cache.json"
 CACHE_VERSION = 2
+# The locked package lists the Dockerfile installs from (build context files, beside it):
+# sha256 + file name of each .deb, and pip's --require-hashes requirements.
+APT_SUMS = "apt.sha256"
+PYTHON_REQUIREMENTS = "requirements.txt"
+LOCKED_INPUTS = (APT_SUMS, PYTHON_REQUIREMENTS)
 
 # The files every task gets, by kind: (output name, template name, mode)
 OUTPUTS: dict[str, tuple[tuple[str, str, int], ...]] = {
@@ -525,9 +531,9 @@ def render_task(task: Task, config: DatasetConfig, locks: LockSet, templates: Te
         out["tests/tests.json"] = RenderedFile(tests_json.encode(), FILE_MODE)
     if ctx["apt"]:
         lines = "".join(f"{p['sha256']}  {p['filename']}\n" for p in ctx["apt"])
-        out["gen/apt.sha256"] = RenderedFile(lines.encode(), FILE_MODE)
+        out[APT_SUMS] = RenderedFile(lines.encode(), FILE_MODE)
     if ctx["python"]:
-        out["gen/requirements.txt"] = RenderedFile(ctx["python_lock"].encode(), FILE_MODE)
+        out[PYTHON_REQUIREMENTS] = RenderedFile(ctx["python_lock"].encode(), FILE_MODE)
     outputs = OUTPUTS[task.kind]
     ctx["out_files"] = sorted({*out, *(name for name, _, _ in outputs)})
     if isinstance(task, SweTask):

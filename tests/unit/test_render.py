@@ -44,7 +44,7 @@ def test_render_outputs(tmp_path: Path) -> None:
     assert {f for f in files if f.startswith("hello/")} == {
         "hello/Dockerfile", "hello/README.md", "hello/docker-compose.yaml", "hello/task.yaml",
         "hello/run-tests.sh", "hello/solution.sh", "hello/files/app/hello.py",
-        "hello/gen/apt.sha256", "hello/tests/test_outputs.py"}
+        "hello/apt.sha256", "hello/tests/test_outputs.py"}
     assert {f for f in files if f.startswith("calc-add/")} >= {
         "calc-add/eval.sh", "calc-add/tests/test.patch", "calc-add/tests/tests.json"}
     for rel, (_data, mode) in files.items():
@@ -72,7 +72,7 @@ def test_terminal_bench_shape(tmp_path: Path) -> None:
                            if line.startswith("COPY")]
     assert "solution" not in dockerfile and "# syntax" not in dockerfile
     assert "@sha256:" in dockerfile.splitlines()[2]
-    apt = (d / "gen" / "apt.sha256").read_text().splitlines()
+    apt = (d / "apt.sha256").read_text().splitlines()
     assert any(line.endswith("tmux_1.0-1_amd64.deb") for line in apt)
 
 
