@@ -68,6 +68,21 @@ def _cpu() -> tuple[float, float]:
     return me.ru_utime + kids.ru_utime, me.ru_stime + kids.ru_stime
 
 
+def cpu_check() -> float:
+    """Seconds for a fixed pure-Python workload (best of 5), independent of gen's code: this
+    VM's speed drifts (by up to 1.6x within an hour here), and this tells a slow spell apart
+    from a slow render."""
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        d: dict[str, int] = {}
+        for i in range(100_000):
+            key = f"k{i % 997}"
+            d[key] = d.get(key, 0) + len(key.upper())
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", type=int, default=10_000)
@@ -85,6 +100,7 @@ def main() -> int:
         gen_s = time.perf_counter() - t0
         os.sync()  # the generated project's writeback must not compete with the timed renders
         print(f"generated {args.tasks} synthetic tasks in {gen_s:.2f}s (not timed below)")
+        check_before = cpu_check()
         per_file = fs_ceiling(root)
         print(f"file system: {per_file * 1e6:.0f} us to create a small file (one core)")
         if per_file > 150e-6:
@@ -112,6 +128,9 @@ def main() -> int:
             warm_times.append(time.perf_counter() - t0)
             assert not second.written and not second.removed, "re-render changed files"
         cold, warm = min(cold_times), min(warm_times)
+        print(f"CPU check: a fixed Python loop took {check_before * 1e3:.0f} ms before the "
+              f"renders and {cpu_check() * 1e3:.0f} ms after (the machine's speed varies: "
+              "compare runs by it)")
         cores = os.cpu_count()
         print(f"cores: {cores}")
         print(f"full render:      {args.tasks} tasks, {files} files in {cold:.2f}s "
