@@ -2,10 +2,11 @@
 
 For each task:
 1. The *input key* is computed without building: the sha256 of every file of the build context
-   (the rendered `Dockerfile`, `apt.sha256`, `requirements.txt`, `files/`), the sha256 of every locked artifact staged into
-   `vendor/` (from the lockfiles: debs, wheels, source), the platform, SOURCE_DATE_EPOCH, the
-   engine and its version, and the normalizer version. The base image digest is in the
-   Dockerfile's `FROM`. A key already in `.gen/build/cache/` is a cache hit: nothing is built.
+   (the rendered `Dockerfile`, `apt.sha256`, `requirements.txt`, `files/`), the sha256 of every
+   locked artifact staged into `vendor/` (from the lockfiles: debs, wheels, source), the
+   platform, SOURCE_DATE_EPOCH, the engine and its version, and the normalizer version. The
+   base image digest is in the Dockerfile's `FROM`. A key already in `.gen/build/cache/` is a
+   cache hit: nothing is built.
 2. The context is staged into a temp dir: the rendered files plus `vendor/` copied from the
    content-addressed store (each verified by sha256), modes fixed, mtimes set to the epoch.
    Tests and the solution are never part of it.
