@@ -30,14 +30,7 @@ def read_file_stat(path: str) -> tuple[bytes, os.stat_result]:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         st = os.fstat(fd)
-        data = os.read(fd, st.st_size + 1)
-        if len(data) == st.st_size:
-            return data, st
-        chunks = [data]
-        while data:
-            data = os.read(fd, 1 << 16)
-            chunks.append(data)
-        return b"".join(chunks), st
+        return _read_fd(fd, st.st_size), st
     finally:
         os.close(fd)
 
@@ -51,17 +44,21 @@ def read_file(path: str, size: int | None = None) -> bytes:
     """
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        want = (size if size is not None else 65535) + 1
-        data = os.read(fd, want)
-        if size is not None and len(data) == size:
-            return data
-        chunks = [data]
-        while data:
-            data = os.read(fd, 1 << 16)
-            chunks.append(data)
-        return b"".join(chunks)
+        return _read_fd(fd, size)
     finally:
         os.close(fd)
+
+
+def _read_fd(fd: int, size: int | None) -> bytes:
+    """Everything left to read from `fd`; `size` as read_file's (one read when it is right)."""
+    data = os.read(fd, (size if size is not None else 65535) + 1)
+    if size is not None and len(data) == size:
+        return data
+    chunks = [data]
+    while data:
+        data = os.read(fd, 1 << 16)
+        chunks.append(data)
+    return b"".join(chunks)
 
 
 def current_umask() -> int:
