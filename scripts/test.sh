@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite, exactly as CI runs it (.ci/run): installs what it needs on a fresh machine,
-# brings up the local infrastructure, runs every test, then checks the committed dataset/.
+# runs the static checks, brings up the local infrastructure, runs every test, then checks the
+# committed lockfiles/ and dataset/.
 #   bash scripts/test.sh [PYTEST ARGS...]
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,6 +10,10 @@ log() { printf '[test] %s\n' "$*" >&2; }
 
 PY="$(bash scripts/bootstrap.sh)"
 GEN="$(dirname "$PY")/gen"
+
+log "static checks: ruff and mypy, as configured in pyproject.toml"
+"$PY" -m ruff check generator tests bench
+"$PY" -m mypy
 
 if [ -f scripts/infra.sh ]; then
     log "bringing up the local infrastructure (Debian tools, registry, Docker engine)"
