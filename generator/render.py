@@ -141,8 +141,7 @@ def _yaml_block(text: str, indent: int = 2) -> str:
     """A YAML literal block scalar for `text` (exact round-trip), or a quoted string."""
     if not text or not _BLOCK_SAFE.match(text) or text[0] in " \n" or text.strip() != text.rstrip():
         return _yaml_str(text)
-    lines = text.split("\n")
-    if any(line != line.rstrip(" ") for line in lines):
+    if " \n" in text or text.endswith(" "):  # a line with trailing spaces
         return _yaml_str(text)
     stripped = text.rstrip("\n")
     trailing = len(text) - len(stripped)
@@ -1221,8 +1220,11 @@ def _render(project: Path, out_dir: Path | None, *, check: bool,
     cache = _Cache(project, _global_key(project, templates, out),
                    use_cache and not check and only is None)
     out_s = os.fspath(out)
+    out_exists = out.exists()
+    # with no output dir, no task's outputs can still be as signed: nothing to check
     reused = _fresh_names(cache, names, os.fspath(project / "tasks"),
-                          os.fspath(project / "lockfiles" / "tasks"), out_s, jobs)
+                          os.fspath(project / "lockfiles" / "tasks"), out_s, jobs) \
+        if out_exists else set()
     todo = [project / "tasks" / n for n in names if n not in reused]
     if progress and reused:
         progress(len(reused))
@@ -1231,7 +1233,7 @@ def _render(project: Path, out_dir: Path | None, *, check: bool,
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
     job = _Job(os.fspath(project), out_s, None if check else os.fspath(staging), False,
-               cache.enabled, empty_out=not out.exists())
+               cache.enabled, empty_out=not out_exists)
     try:
         outcomes = _run_tasks(job, todo, jobs=jobs, progress=progress)
     except BaseException:

@@ -409,6 +409,22 @@ def test_cache_checks_in_forked_workers_match_serial(tmp_path: Path,
     assert "t007/README.md" in result.written and "t011/tests/extra_test.py" in result.written
 
 
+def test_deleted_output_dir_is_rendered_again_in_full(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the output dir gone, no cache entry is trusted (none is even checked)."""
+    import generator.render as R
+
+    monkeypatch.setattr(R, "RACY_NS", 0)
+    monkeypatch.setattr(R, "COARSE_RACY_NS", 0)
+    project = demo_project(tmp_path / "p")
+    first = render(project)
+    shutil.rmtree(project / "dataset")
+    again = render(project)
+    assert again.cached_tasks == 0 and again.written == first.written
+    assert render(project).cached_tasks == again.tasks  # the cache was saved again
+    assert render(project, check=True).changed() == []
+
+
 def test_file_or_link_where_a_task_dir_goes_is_replaced(tmp_path: Path) -> None:
     project = demo_project(tmp_path / "p")
     render(project)
