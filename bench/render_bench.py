@@ -68,12 +68,12 @@ def _cpu() -> tuple[float, float]:
     return me.ru_utime + kids.ru_utime, me.ru_stime + kids.ru_stime
 
 
-def cpu_check() -> float:
+def cpu_check(rounds: int = 5) -> float:
     """Seconds for a fixed pure-Python workload (best of 5), independent of gen's code: this
     VM's speed drifts (by up to 1.6x within an hour here), and this tells a slow spell apart
     from a slow render."""
     best = float("inf")
-    for _ in range(5):
+    for _ in range(rounds):
         t0 = time.perf_counter()
         d: dict[str, int] = {}
         for i in range(100_000):
@@ -110,12 +110,13 @@ def main() -> int:
         # Best of N, as timeit does: this VM's speed drifts (up to 1.6x within an hour here).
         # Each full render goes to a fresh output dir (nothing is deleted in between: on ext4
         # without a journal, deleting makes the next creations slower for minutes).
-        cold_times, cpu, files = [], [], 0
+        cold_times, cpu, checks, files = [], [], [], 0
         for k in range(args.repeat):
             out = root / f"out-{k}"
             # the previous run's files are still being written back: that would take CPU
             # from this run (the first run starts after the sync above as well)
             os.sync()
+            checks.append(cpu_check(3))
             r0 = _cpu()
             t0 = time.perf_counter()
             first = render(root, out, jobs=args.jobs)
@@ -139,6 +140,8 @@ def main() -> int:
         print(f"full render:      {args.tasks} tasks, {files} files in {cold:.2f}s "
               f"({args.tasks / cold:,.0f} tasks/s)  target <= 5 s for 10,000")
         print(f"  best of {args.repeat}: {', '.join(f'{t:.2f}s' for t in cold_times)}")
+        print("  CPU check just before each run: "
+              + ", ".join(f"{c * 1e3:.0f} ms" for c in checks))
         user, system = cpu[cold_times.index(cold)]
         print(f"  CPU time of that run, all processes: {user:.2f}s in gen (user), {system:.2f}s "
               "in the kernel (system: mostly the file system)")
