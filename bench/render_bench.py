@@ -69,9 +69,9 @@ def _cpu() -> tuple[float, float]:
 
 
 def cpu_check(rounds: int = 5) -> float:
-    """Seconds for a fixed pure-Python workload (best of 5), independent of gen's code: this
-    VM's speed drifts (by up to 1.6x within an hour here), and this tells a slow spell apart
-    from a slow render."""
+    """Seconds for a fixed pure-Python workload (best of `rounds`), independent of gen's
+    code: this VM's speed drifts (the same loop takes 30 to 65 ms here, per core and
+    minute), and this tells a slow spell apart from a slow render."""
     best = float("inf")
     for _ in range(rounds):
         t0 = time.perf_counter()
@@ -81,6 +81,40 @@ def cpu_check(rounds: int = 5) -> float:
             d[key] = d.get(key, 0) + len(key.upper())
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def cores_check(rounds: int = 3) -> list[float]:
+    """cpu_check on every core at once, one pinned process each (seconds, by core).
+
+    The render keeps every core busy, and on this VM the cores' speeds differ from each
+    other and from minute to minute (the same loop: 30 ms on one core, 58 ms on the other).
+    """
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cores) < 2 or not hasattr(os, "fork"):
+        return [cpu_check(rounds)]
+    kids = []
+    for core in cores:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: pin, measure, report, leave without cleanup handlers
+            try:
+                os.close(r)
+                os.sched_setaffinity(0, {core})
+                os.write(w, repr(cpu_check(rounds)).encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        kids.append((pid, r))
+    times = []
+    for pid, r in kids:
+        with os.fdopen(r, "rb") as f:
+            times.append(float(f.read() or "nan"))
+        os.waitpid(pid, 0)
+    return times
+
+
+def _ms(times: list[float]) -> str:
+    return " / ".join(f"{t * 1e3:.0f}" for t in times) + " ms"
 
 
 def main() -> int:
@@ -100,7 +134,7 @@ def main() -> int:
         gen_s = time.perf_counter() - t0
         os.sync()  # the generated project's writeback must not compete with the timed renders
         print(f"generated {args.tasks} synthetic tasks in {gen_s:.2f}s (not timed below)")
-        check_before = cpu_check()
+        check_before = cores_check()
         per_file = fs_ceiling(root)
         print(f"file system: {per_file * 1e6:.0f} us to create a small file (one core)")
         if per_file > 150e-6:
@@ -116,7 +150,7 @@ def main() -> int:
             # the previous run's files are still being written back: that would take CPU
             # from this run (the first run starts after the sync above as well)
             os.sync()
-            checks.append(cpu_check(3))
+            checks.append(cores_check())
             r0 = _cpu()
             t0 = time.perf_counter()
             first = render(root, out, jobs=args.jobs)
@@ -132,16 +166,15 @@ def main() -> int:
             warm_times.append(time.perf_counter() - t0)
             assert not second.written and not second.removed, "re-render changed files"
         cold, warm = min(cold_times), min(warm_times)
-        print(f"CPU check: a fixed Python loop took {check_before * 1e3:.0f} ms before the "
-              f"renders and {cpu_check() * 1e3:.0f} ms after (the machine's speed varies: "
+        print(f"CPU check (a fixed Python loop on every core at once): {_ms(check_before)} "
+              f"before the renders, {_ms(cores_check())} after (the machine's speed varies: "
               "compare runs by it)")
         cores = os.cpu_count()
         print(f"cores: {cores}")
         print(f"full render:      {args.tasks} tasks, {files} files in {cold:.2f}s "
               f"({args.tasks / cold:,.0f} tasks/s)  target <= 5 s for 10,000")
         print(f"  best of {args.repeat}: {', '.join(f'{t:.2f}s' for t in cold_times)}")
-        print("  CPU check just before each run: "
-              + ", ".join(f"{c * 1e3:.0f} ms" for c in checks))
+        print("  CPU check just before each run: " + ", ".join(_ms(c) for c in checks))
         user, system = cpu[cold_times.index(cold)]
         print(f"  CPU time of that run, all processes: {user:.2f}s in gen (user), {system:.2f}s "
               "in the kernel (system: mostly the file system)")

@@ -18,6 +18,7 @@ def test_render_bench_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     for words in ("full render:      450 tasks, 4050 files", "best of 2:", "CPU time of that run",
-                  "unchanged render: 450 tasks", "CPU check:", "file system:"):
+                  "unchanged render: 450 tasks", "CPU check (", "CPU check just before each run:",
+                  "file system:"):
         assert words in out, out
     assert list(tmp_path.iterdir()) == []  # the bench removes its project
