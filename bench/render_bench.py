@@ -141,7 +141,7 @@ def main() -> int:
             print("  warning: file creation is slow right now. On ext4 without a journal (as on "
                   "this machine) inodes freed in the last minutes are skipped one by one when "
                   "new ones are allocated: wait ~6 minutes after deleting many files")
-        # Best of N, as timeit does: this VM's speed drifts (up to 1.6x within an hour here).
+        # Best of N, as timeit does: this VM's speed drifts (see cpu_check).
         # Each full render goes to a fresh output dir (nothing is deleted in between: on ext4
         # without a journal, deleting makes the next creations slower for minutes).
         cold_times, cpu, checks, files = [], [], [], 0

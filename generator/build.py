@@ -37,6 +37,7 @@ from generator.errors import InputError, ToolError
 from generator.fetch import artifact_names
 from generator.fsutil import atomic_write
 from generator.images import BuiltImage, load_images, save_images
+from generator.layout import in_build_context
 from generator.lockfiles import LockSet, read_lockset
 from generator.normalize import NORMALIZER_VERSION, KnownLayer, NormalizeStats, normalize_image
 from generator.oci import Descriptor, Layout
@@ -45,9 +46,6 @@ from generator.spec import Project, SweTask, Task, load_project, select_tasks
 __all__ = ["BuildOutcome", "Conditions", "build_project", "build_task_image", "input_key",
            "stage_context"]
 
-# Rendered files that are not part of the image's build context (the agent never sees them).
-NOT_IN_CONTEXT = ("tests", "solution.sh", "solution", "run-tests.sh", "eval.sh", "task.yaml",
-                  "docker-compose.yaml", "README.md")
 CACHE_DIR = Path(".gen") / "build" / "cache"
 OCI_DIR = Path(".gen") / "build" / "oci"
 
@@ -111,7 +109,7 @@ def _context_files(task_dir: Path) -> list[Path]:
     files = []
     for p in sorted(task_dir.rglob("*")):
         rel = p.relative_to(task_dir)
-        if rel.parts[0] in NOT_IN_CONTEXT or p.is_dir():
+        if not in_build_context(rel.as_posix()) or p.is_dir():
             continue
         files.append(p)
     return files

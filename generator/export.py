@@ -54,11 +54,11 @@ from generator.consumer_lint import (
 from generator.errors import InputError, ToolError, UsageError
 from generator.fsutil import write_new
 from generator.images import IMAGES_FILE, BuiltImage, load_images
+from generator.layout import in_build_context
 from generator.lint import lint_dockerfile, lint_script
 from generator.proc import run
 from generator.render import (
     FILE_MODE,
-    LOCKED_INPUTS,
     PACKAGE_TEMPLATES,
     SCRIPT_MODE,
     RenderedFile,
@@ -324,10 +324,10 @@ def _plan_harbor(tasks: Sequence[Task], rendered: Mapping[str, dict[str, Rendere
             files["environment/Dockerfile"] = _file(dockerfile)
             plan.images[task.id] = img.ref
         else:
-            # the render's Dockerfile and its build context (vendor/ comes from `gen build`)
-            files["environment/Dockerfile"] = src["Dockerfile"]
+            # the render's build context, its Dockerfile included (vendor/ comes from
+            # `gen build`)
             for sub, rf in src.items():
-                if sub.startswith("files/") or sub in LOCKED_INPUTS:
+                if in_build_context(sub):
                     files[f"environment/{sub}"] = rf
             plan.unbuilt.append(task.id)
         lint_harbor_task(task.id, files, root="<out>")
@@ -410,9 +410,8 @@ def _plan_swebench(tasks: Sequence[Task], rendered: Mapping[str, dict[str, Rende
             export_images[task.id] = {"name": image_name, "ref": img.ref,
                                       "digest": img.digest, "platform": img.platform}
         else:
-            files["Dockerfile"] = src["Dockerfile"]
-            for sub, rf in src.items():
-                if sub in LOCKED_INPUTS:
+            for sub, rf in src.items():  # the render's build context, its Dockerfile included
+                if in_build_context(sub):
                     files[sub] = rf
             plan.unbuilt.append(task.id)
         for sub, rf in files.items():

@@ -43,6 +43,7 @@ from generator.fsutil import (
     walk_files,
     write_all,
 )
+from generator.layout import APT_SUMS, PYTHON_REQUIREMENTS
 from generator.lint import lint_dockerfile, lint_script
 from generator.lockfiles import (
     TASK_LOCK_FILES,
@@ -67,7 +68,6 @@ from generator.spec import (
 )
 
 __all__ = [
-    "LOCKED_INPUTS",
     "RenderPlan",
     "RenderResult",
     "TemplateSet",
@@ -81,11 +81,6 @@ SCRIPT_MODE = 0o755
 FILE_MODE = 0o644
 CACHE_FILE = ".gen/render-cache.json"
 CACHE_VERSION = 2
-# The locked package lists the Dockerfile installs from (build context files, beside it):
-# sha256 + file name of each .deb, and pip's --require-hashes requirements.
-APT_SUMS = "apt.sha256"
-PYTHON_REQUIREMENTS = "requirements.txt"
-LOCKED_INPUTS = (APT_SUMS, PYTHON_REQUIREMENTS)
 
 # The files every task gets, by kind: (output name, template name, mode)
 OUTPUTS: dict[str, tuple[tuple[str, str, int], ...]] = {
