@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +226,16 @@ def test_control_characters_in_a_key_stay_on_one_line(tmp_path: Path) -> None:
         assert "\n" not in line and "unknown key '\\n'" in line
     else:
         raise AssertionError("the unknown key was accepted")
+
+
+def test_project_without_tasks_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = _project(tmp_path, terminal_spec())
+    shutil.rmtree(project / "tasks")
+    code, err = _run(project, capsys)
+    assert code == 2
+    assert "tasks/" in err and "no tasks/ directory" in err
+    assert "create tasks/<id>/task.spec.yaml" in err
+    # the hint names a real README section, not a command gen does not have
+    section = err.split("README's '")[1].split("'")[0]
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert f"## {section}" in readme
