@@ -1018,8 +1018,8 @@ def _task_names(project: Path, only: Sequence[str] | None) -> list[str]:
     root = project / "tasks"
     if not root.is_dir():
         raise SpecError("no tasks/ directory", file="tasks/",
-                        hint="create tasks/<id>/task.spec.yaml (see the README's 'What a "
-                        "dataset project looks like')")
+                        hint="create tasks/<id>/task.spec.yaml, or start a new project "
+                        "with `gen init --project DIR`")
     with os.scandir(root) as it:
         names = sorted(e.name for e in it if e.is_dir())
     for name in names:

@@ -8,8 +8,11 @@ sample tasks, in the shape gen renders; the rendered dataset/ is checked when it
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +156,31 @@ def test_gen_render_output_loads(gen_rendered: Path, consumers: Any) -> None:
 
     assert res.returncode == 0, res.explain()
     assert res.report["loaded"] == task_dirs, res.explain()
+
+
+def test_gen_init_task_loads(tmp_path: Path, consumers: Any) -> None:
+    """The task `gen init` scaffolds, once locked (synthetic pins) and rendered, loads in tb."""
+    repo = Path(__file__).resolve().parents[2]
+    project, out = tmp_path / "project", tmp_path / "dataset"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(repo), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    lock = ("import sys, yaml; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+            "from helpers import write_locks; p = Path(sys.argv[2]); "
+            "write_locks(p, {'hello-world': yaml.safe_load("
+            "(p / 'tasks/hello-world/task.spec.yaml').read_text())}, "
+            "yaml.safe_load((p / 'gen.yaml').read_text()))")
+    for argv in ([sys.executable, "-m", "generator", "init", "--project", str(project)],
+                 [sys.executable, "-c", lock, str(repo / "tests"), str(project)],
+                 [sys.executable, "-m", "generator", "render", "--project", str(project),
+                  "--out", str(out)]):
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path,
+                              timeout=300, check=False)
+        assert proc.returncode == 0, f"{argv[1:4]}: {proc.stdout}\n{proc.stderr}"
+
+    res = consumers.run_loader("tb", out)
+
+    assert res.returncode == 0, res.explain()
+    assert res.report["loaded"] == ["hello-world"], res.explain()
 
 
 @pytest.mark.parametrize("source", ["sample", "gen-render", "dataset"])

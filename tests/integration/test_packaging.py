@@ -1,5 +1,6 @@
-"""A plain `pip install .` in a fresh venv gives a working `gen` whose templates come from the
-wheel, and `gen render --check` passes on this repository (the example dataset)."""
+"""A plain `pip install .` in a fresh venv gives a working `gen` whose templates (and `gen
+init`'s skeleton) come from the wheel, and `gen render --check` passes on this repository (the
+example dataset)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,9 @@ def test_pip_install_then_render_check(tmp_path: Path) -> None:
                            cwd=tmp_path, capture_output=True, text=True, env=env)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "up to date" in check.stdout
+    # `gen init` finds its skeleton inside the installed wheel
+    init = subprocess.run([str(gen), "init", "--project", str(tmp_path / "new-ds"), "--json"],
+                          cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert "tasks/hello-world/task.spec.yaml" in init.stdout
+    assert (tmp_path / "new-ds" / "tasks" / "hello-world" / "solution.sh").stat().st_mode & 0o111
