@@ -22,3 +22,23 @@ def test_render_bench_runs(tmp_path: Path) -> None:
                   "file system:"):
         assert words in out, out
     assert list(tmp_path.iterdir()) == []  # the bench removes its project
+
+
+def test_render_instructions_phases_run(tmp_path: Path) -> None:
+    """The phases bench/render_instructions.py counts under valgrind run (here without it)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import render_instructions as ri
+        from render_bench import make_project
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    make_project(tmp_path / "p", 3)
+    for phase in ri.PHASES:
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "render_instructions.py"), "--child", phase,
+             "3", str(tmp_path / "p"), str(tmp_path / "scratch")],
+            capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, proc.stderr
+    # cumulative counts (baseline run, baseline + n) become each phase's own cost
+    got = ri.per_task({"load": (100, 1100), "render": (200, 3200), "write": (300, 6300)}, 10)
+    assert got == {"load": 100.0, "render": 200.0, "write": 300.0, "total": 600.0}
