@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.errors import GenError, UsageError
+from generator.fsutil import write_new
 from generator.spec import DATASET_FILE, TASK_ID_RE, load_project
 
 __all__ = ["SKELETON", "InitResult", "default_name", "init_project"]
@@ -68,14 +69,7 @@ def _write_skeleton(staging: Path, name: str, epoch: int) -> None:
             rel = ".gitignore"
         dest = staging / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fchmod(fd, 0o755 if rel.endswith(".sh") else 0o644)
-        finally:
-            os.close(fd)
+        write_new(dest, data, 0o755 if rel.endswith(".sh") else 0o644)
 
 
 def init_project(project: Path, *, name: str | None = None,
