@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 import uuid
@@ -154,8 +155,17 @@ class _CliContainer:
         self._removed = False
 
     def put_files(self, files: Mapping[str, tuple[bytes, int]]) -> None:
-        r = subprocess.run([self.runner.program, "cp", "-", f"{self.id}:/"],
-                           input=make_tar(files), capture_output=True, timeout=120, check=False)
+        argv = [self.runner.program, "cp", "-", f"{self.id}:/"]
+        if self.runner.spools_cp_stdin:
+            # podman (before 4.7) writes a `cp -` stream to a temp file in $TMPDIR (default
+            # /var/tmp) and never deletes it (podman issue 19496): one file per copy, forever.
+            # A private TMPDIR, deleted right after, keeps the machine clean.
+            with tempfile.TemporaryDirectory(prefix="gen-cp-") as spool:
+                r = subprocess.run(argv, input=make_tar(files), capture_output=True,
+                                   timeout=120, check=False, env={**os.environ, "TMPDIR": spool})
+        else:
+            r = subprocess.run(argv, input=make_tar(files), capture_output=True, timeout=120,
+                               check=False)
         if r.returncode != 0:
             raise ToolError(f"cannot copy files into container {self.id[:12]} "
                             f"({self.runner.name} cp): "
@@ -199,6 +209,7 @@ class _CliRunner:
     program = ""
     fix_hint = ""
     _tag_prefix = ""  # of the local name a layout is loaded under
+    spools_cp_stdin = False  # `cp -` leaves a temp file behind (see put_files)
     _image_lock = threading.Lock()
 
     def _base(self) -> list[str]:
@@ -313,6 +324,7 @@ class DockerRunner(_CliRunner):
 class PodmanRunner(_CliRunner):
     name = "podman"
     _tag_prefix = "localhost/"
+    spools_cp_stdin = True
     fix_hint = ("podman could not run the container here; use the Docker engine "
                 "(--engine docker) or fix podman's runtime (see README: gen validate)")
 

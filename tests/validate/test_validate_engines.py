@@ -266,3 +266,30 @@ def test_text_report_names_test_state_and_expectation(broken: Path) -> None:
     assert "    BAD ../tests/test_outputs.py::test_hello [other]: unsolved FAILED | solved " \
            "FAILED" in out
     assert "validate: 1 of 2 tasks valid, 1 failed" in out
+
+
+@pytest.mark.parametrize("engine", ["docker", "podman"])
+def test_copying_files_in_leaves_no_temp_files(example_images: dict[str, BuiltImage],
+                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               engine: str) -> None:
+    """podman 4.3 spools a `cp -` stream into $TMPDIR and never deletes it (podman #19496):
+    validate copies tests in several times per task, so that would fill /var/tmp."""
+    from generator.runner import ContainerSpec
+
+    _engine(engine)
+    spool = tmp_path / "tmpdir"
+    spool.mkdir()
+    monkeypatch.setenv("TMPDIR", str(spool))  # where the engine's CLI would leave them
+    runner = get_runner(engine)
+    image = example_images["fix-log-parser"]
+    ref = runner.ensure_image(image.ref, Path(image.layout), "fix-log-parser")
+    container = runner.start(ref, ContainerSpec(env={}, memory_mb=512, cpus=1.0,
+                                                lifetime_sec=120, labels={"gen.test": "cp"}))
+    try:
+        for i in range(3):
+            container.put_files({f"/tmp/gen-cp/{i}.txt": (b"x\n", 0o644)})
+        result = container.exec("cat /tmp/gen-cp/0.txt /tmp/gen-cp/2.txt", timeout=60)
+        assert result.exit_code == 0 and result.output == "x\nx\n", result
+    finally:
+        container.remove()
+    assert sorted(p.name for p in spool.iterdir()) == []
