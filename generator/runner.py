@@ -18,6 +18,7 @@ and is removed by id when its run ends; the `sleep` lifetime bounds it even if g
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -155,17 +156,16 @@ class _CliContainer:
         self._removed = False
 
     def put_files(self, files: Mapping[str, tuple[bytes, int]]) -> None:
-        argv = [self.runner.program, "cp", "-", f"{self.id}:/"]
-        if self.runner.spools_cp_stdin:
-            # podman (before 4.7) writes a `cp -` stream to a temp file in $TMPDIR (default
-            # /var/tmp) and never deletes it (podman issue 19496): one file per copy, forever.
-            # A private TMPDIR, deleted right after, keeps the machine clean.
-            with tempfile.TemporaryDirectory(prefix="gen-cp-") as spool:
-                r = subprocess.run(argv, input=make_tar(files), capture_output=True,
-                                   timeout=120, check=False, env={**os.environ, "TMPDIR": spool})
-        else:
-            r = subprocess.run(argv, input=make_tar(files), capture_output=True, timeout=120,
-                               check=False)
+        # podman (before 4.7) writes a `cp -` stream to a temp file in $TMPDIR (default
+        # /var/tmp) and never deletes it (podman issue 19496): one file per copy, forever.
+        # A private TMPDIR, deleted right after, keeps the machine clean.
+        spool = tempfile.TemporaryDirectory(prefix="gen-cp-") \
+            if self.runner.spools_cp_stdin else contextlib.nullcontext(None)
+        with spool as tmpdir:
+            r = subprocess.run([self.runner.program, "cp", "-", f"{self.id}:/"],
+                               input=make_tar(files), capture_output=True, timeout=120,
+                               check=False,
+                               env=None if tmpdir is None else {**os.environ, "TMPDIR": tmpdir})
         if r.returncode != 0:
             raise ToolError(f"cannot copy files into container {self.id[:12]} "
                             f"({self.runner.name} cp): "

@@ -8,7 +8,6 @@ one top-level entry at a time; nothing that already exists is overwritten.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import string
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from generator.errors import GenError, UsageError
 from generator.fsutil import write_new
-from generator.spec import DATASET_FILE, TASK_ID_RE, load_project
+from generator.spec import DATASET_FILE, TASK_ID_RE, load_project, slug
 
 __all__ = ["SKELETON", "InitResult", "default_name", "init_project"]
 
@@ -40,7 +39,7 @@ class InitResult:
 
 def default_name(project: Path) -> str | None:
     """A dataset name from the directory's name (lowercase, '-' for other characters)."""
-    name = re.sub(r"[^a-z0-9_.-]+", "-", project.resolve().name.lower()).strip("-._")
+    name = slug(project.resolve().name)
     return name if name and TASK_ID_RE.match(name) else None
 
 
@@ -118,11 +117,11 @@ def init_project(project: Path, *, name: str | None = None,
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-        shutil.rmtree(staging, ignore_errors=True)
         if created_dir:
             shutil.rmtree(project, ignore_errors=True)
         raise
-    shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     for path in moved:
         if path.is_dir():
             result.created.extend(p.relative_to(project).as_posix()

@@ -953,9 +953,14 @@ def parse_task(task_dir: Path, data: Any, ctx: _Ctx, defaults: Defaults,
     return task
 
 
+def slug(text: str) -> str:
+    """`text` as a task id / dataset name: lowercase, '-' for other characters ('' if none
+    is left)."""
+    return re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).strip("-._")
+
+
 def _suggest_id(task_id: str) -> str:
-    s = re.sub(r"[^a-z0-9_.-]+", "-", task_id.lower()).strip("-._")
-    return s or "task-1"
+    return slug(task_id) or "task-1"
 
 
 def load_task(task_dir: Path, defaults: Defaults, root: Path | None = None,

@@ -9,12 +9,12 @@ from typing import Any
 from generator.report import Report
 from generator.scaffold import init_project
 
-NEXT_STEPS = (
-    "bash scripts/infra.sh up   (in gen's checkout: a registry on 127.0.0.1:5000, docker)",
-    "gen base build             (the Debian base image, into that registry)",
-    "gen lock && gen fetch      (pin every input by hash; download it into the store)",
-    "gen render                 (write dataset/)",
-    "gen build && gen validate  (build the images; tests fail before the solution, pass after)",
+NEXT_STEPS = (  # (command, what it does)
+    ("bash scripts/infra.sh up", "in gen's checkout: a registry on 127.0.0.1:5000, docker"),
+    ("gen base build", "the Debian base image, into that registry"),
+    ("gen lock && gen fetch", "pin every input by hash; download it into the store"),
+    ("gen render", "write dataset/"),
+    ("gen build && gen validate", "build the images; tests fail before the solution, pass after"),
 )
 
 
@@ -42,11 +42,11 @@ def run(args: argparse.Namespace) -> Report:
     report = Report("init")
     report.data = {"project": str(result.project), "name": result.name,
                    "source_date_epoch": result.source_date_epoch, "created": result.created,
-                   "kept": result.kept, "next": [s.split("  ")[0] for s in NEXT_STEPS]}
+                   "kept": result.kept, "next": [cmd for cmd, _ in NEXT_STEPS]}
     report.say(f"created dataset project '{result.name}' in {result.project}:")
     report.lines.extend(f"  {rel}" for rel in result.created)
     for rel in result.kept:
         report.say(f"  kept the existing {rel}: add .gen/ and .*.gen-staging/ to it")
     report.say("next:")
-    report.lines.extend(f"  {s}" for s in NEXT_STEPS)
+    report.lines.extend(f"  {cmd:<26} ({why})" for cmd, why in NEXT_STEPS)
     return report
