@@ -1,6 +1,6 @@
 """Benchmark: `gen build` on N already-built tasks (all cache hits).
 
-    eval "$(bash scripts/infra.sh env)"
+    eval "$(gen infra env)"
     python bench/build_cached_bench.py [--tasks 200] [--jobs 2] [--keep DIR]
 
 Makes a project of N small terminal tasks on the locked base (a dataset template that skips

@@ -1,6 +1,6 @@
 """Benchmark: `gen verify-reproducible` vs two plain cold builds of the same task.
 
-    eval "$(bash scripts/infra.sh env)"
+    eval "$(gen infra env)"
     python bench/verify_bench.py [--project .] [--task fix-log-parser] [--engine buildah]
 
 Needs the local infrastructure (registry with the base image, the engine) and a fetched

@@ -104,7 +104,7 @@ def run_mmdebstrap(spec: BaseSpec, out_tar: Path) -> None:
     proc.run(cmd, what=f"build the {spec.suite} rootfs with mmdebstrap", timeout=1800,
              extra_env={"SOURCE_DATE_EPOCH": str(spec.epoch), "LC_ALL": "C.UTF-8", "TZ": "UTC"},
              fix="check that deb.debian.org is reachable and mmdebstrap is installed "
-                 "(`bash scripts/infra.sh install`)")
+                 "(`gen infra install`)")
 
 
 def image_config(spec: BaseSpec) -> dict[str, Any]:

@@ -22,6 +22,7 @@ __all__ = ["build_parser", "main"]
 # Order here is the order in `gen --help`: the pipeline order.
 COMMAND_MODULES = (
     "init",
+    "infra",
     "lock",
     "fetch",
     "base",

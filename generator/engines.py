@@ -82,7 +82,7 @@ def _run(cmd: list[str], *, what: str, req: BuildRequest, extra: dict[str, str] 
                                 check=False)
     except FileNotFoundError as exc:
         raise ToolError(f"cannot {what}: '{cmd[0]}' not found",
-                        hint="run `bash scripts/infra.sh install`") from exc
+                        hint="run `gen infra install`") from exc
     except subprocess.TimeoutExpired as exc:
         raise ToolError(f"cannot {what}: timed out after {req.timeout:.0f}s",
                         hint="raise the build timeout or look for a hanging RUN step") from exc
@@ -107,7 +107,7 @@ class Buildah:
 
     def available(self) -> str | None:
         if shutil.which("buildah") is None:
-            return "buildah is not installed (fix: bash scripts/infra.sh install)"
+            return "buildah is not installed (fix: gen infra install)"
         return None
 
     def version(self) -> str:
@@ -173,15 +173,15 @@ class Docker:
 
     def available(self) -> str | None:
         if not Path(DOCKER_CLI).exists():
-            return f"{DOCKER_CLI} is missing (fix: bash scripts/infra.sh install)"
+            return f"{DOCKER_CLI} is missing (fix: gen infra install)"
         r = proc.run([DOCKER_CLI, "version", "--format", "{{.Server.Version}}"],
                      what="reach the Docker engine", check=False)
         if r.returncode != 0:
             return ("no Docker engine answers at "
                     f"{os.environ.get('DOCKER_HOST', 'unix:///var/run/docker.sock')} (fix: "
-                    "bash scripts/infra.sh up; eval \"$(bash scripts/infra.sh env)\")")
+                    "gen infra up; eval \"$(gen infra env)\")")
         if shutil.which("skopeo") is None:
-            return "skopeo is not installed (fix: bash scripts/infra.sh install)"
+            return "skopeo is not installed (fix: gen infra install)"
         return None
 
     def version(self) -> str:
@@ -272,7 +272,7 @@ def get_engine(name: str, state: Path) -> Engine:
                 return candidates[n]
             reasons.append(why)
         raise ToolError("no container engine is usable: " + "; ".join(reasons),
-                        hint="bash scripts/infra.sh up")
+                        hint="gen infra up")
     if name not in candidates:
         raise UsageError(f"unknown engine '{name}'",
                          hint=f"use one of: auto, {', '.join(ENGINES)}")

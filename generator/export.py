@@ -571,8 +571,8 @@ def read_export_images(out: Path) -> dict[str, str]:
 
 def _docker(*args: str, what: str, timeout: float = 1800.0) -> str:
     result = run(["docker", *args], what=what, timeout=timeout,
-                 fix="start the Docker engine (bash scripts/infra.sh up) and set DOCKER_HOST "
-                     "(eval \"$(bash scripts/infra.sh env)\")")
+                 fix="start the Docker engine (gen infra up) and set DOCKER_HOST "
+                     "(eval \"$(gen infra env)\")")
     return str(result.stdout)
 
 

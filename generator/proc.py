@@ -14,7 +14,7 @@ from pathlib import Path
 
 from generator.errors import ToolError
 
-__all__ = ["Result", "run", "which"]
+__all__ = ["Result", "run", "spawn", "which"]
 
 Result = subprocess.CompletedProcess
 
@@ -24,7 +24,7 @@ def which(program: str, *, fix: str | None = None) -> str:
     found = shutil.which(program)
     if found is None:
         raise ToolError(f"'{program}' is not installed or not on PATH",
-                        hint=fix or "run `bash scripts/infra.sh install`")
+                        hint=fix or "run `gen infra install`")
     return found
 
 
@@ -68,7 +68,7 @@ def run(
         )
     except FileNotFoundError as exc:
         raise ToolError(f"cannot {what}: '{argv[0]}' not found", hint=fix
-                        or "run `bash scripts/infra.sh install`") from exc
+                        or "run `gen infra install`") from exc
     except subprocess.TimeoutExpired as exc:
         raise ToolError(f"cannot {what}: {Path(argv[0]).name} timed out after {timeout:.0f}s",
                         hint=fix) from exc
@@ -77,3 +77,22 @@ def run(
         raise ToolError(f"cannot {what}: `{Path(argv[0]).name} {' '.join(argv[1:3])}...` exited "
                         f"{result.returncode}: {detail}", hint=fix)
     return result
+
+
+def spawn(cmd: Sequence[str | os.PathLike[str]], *, what: str, log: Path,
+          fix: str | None = None) -> int:
+    """Start a daemon that outlives gen: its own session, stdin from /dev/null, stdout and
+    stderr appended to `log`. Returns its PID (the caller records it to stop it by PID)."""
+    argv = [os.fspath(c) for c in cmd]
+    if "/" not in argv[0]:
+        argv[0] = which(argv[0], fix=fix)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        try:
+            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                     start_new_session=True, close_fds=True)
+        except OSError as exc:
+            raise ToolError(f"cannot {what}: {exc}", hint=fix) from exc
+    child.returncode = 0  # not waited for here: keep Popen's destructor quiet
+    return child.pid
+

@@ -107,7 +107,7 @@ def _request(url: str, *, method: str = "GET", accept: str = ACCEPT) -> tuple[by
                         hint="check the reference, or push the image (`gen base build`)") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise ToolError(f"cannot reach the registry for {url}: {exc}",
-                        hint="start it with `bash scripts/infra.sh up`") from exc
+                        hint="start it with `gen infra up`") from exc
 
 
 def get_manifest(ref: Ref, reference: str) -> tuple[str, str, dict[str, Any]]:
@@ -172,7 +172,7 @@ def push_layout(layout_dir: Path, name: str, dest_ref: str, *, all_platforms: bo
         cmd.append("--dest-tls-verify=false")
     cmd += [f"oci:{layout_dir}:{name}", f"docker://{dest_ref}"]
     proc.run(cmd, what=f"push {name} to {dest_ref}", timeout=900,
-             fix="check that the registry runs (`bash scripts/infra.sh up`)")
+             fix="check that the registry runs (`gen infra up`)")
 
 
 def fetch_blob(ref_text: str, digest: str, dst: Path) -> None:
@@ -190,7 +190,7 @@ def fetch_blob(ref_text: str, digest: str, dst: Path) -> None:
     except (urllib.error.URLError, OSError) as exc:
         tmp.unlink(missing_ok=True)
         raise ToolError(f"cannot fetch blob {digest} of {ref_text}: {exc}",
-                        hint="start the registry with `bash scripts/infra.sh up`") from exc
+                        hint="start the registry with `gen infra up`") from exc
     if "sha256:" + h.hexdigest() != digest:
         tmp.unlink(missing_ok=True)
         raise ToolError(f"blob {digest} of {ref_text} hashes to sha256:{h.hexdigest()}",

@@ -291,7 +291,7 @@ class _CliRunner:
 
 class DockerRunner(_CliRunner):
     name = "docker"
-    fix_hint = ("start the engine: bash scripts/infra.sh up; eval \"$(bash scripts/infra.sh "
+    fix_hint = ("start the engine: gen infra up; eval \"$(gen infra "
                 "env)\"")
 
     def __init__(self, program: str = DOCKER_CLI) -> None:
@@ -299,7 +299,7 @@ class DockerRunner(_CliRunner):
 
     def available(self) -> str | None:
         if not os.path.exists(self.program) and shutil.which(self.program) is None:
-            return f"{self.program} is missing (fix: bash scripts/infra.sh install)"
+            return f"{self.program} is missing (fix: gen infra install)"
         r = subprocess.run([self.program, "version", "--format", "{{.Server.Version}}"],
                            capture_output=True, text=True, timeout=60, check=False)
         if r.returncode != 0:
@@ -369,7 +369,7 @@ def get_runner(name: str = "auto") -> Runner:
                 return r
             why.append(f"{cand}: {problem}")
         raise ToolError("no container engine can run tests: " + "; ".join(why),
-                        hint="bash scripts/infra.sh up")
+                        hint="gen infra up")
     if name == "docker":
         return DockerRunner()
     if name == "podman":

@@ -100,7 +100,7 @@ def _other_engine(name: str, state: Path) -> Engine:
         except ToolError:
             continue
     raise ToolError(f"--cross-engine needs a second engine besides {name}",
-                    hint="bash scripts/infra.sh up (buildah and docker)")
+                    hint="gen infra up (buildah and docker)")
 
 
 def verify_project(project_dir: Path, *, only: Sequence[str] | None = None,

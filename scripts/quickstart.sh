@@ -9,11 +9,9 @@ step "installing gen into .venv"
 PY="$(bash scripts/bootstrap.sh)"
 GEN="$(dirname "$PY")/gen"
 
-if [ -f scripts/infra.sh ]; then
-    step "local infrastructure: Debian tools, registry on 127.0.0.1, base image"
-    bash scripts/infra.sh up >&2
-    eval "$(bash scripts/infra.sh env)"
-fi
+step "local infrastructure: Debian tools, registry on 127.0.0.1, Docker engine"
+"$GEN" infra up --project "$REPO" >&2
+eval "$("$GEN" infra env --project "$REPO")"
 
 run() { step "gen $*"; "$GEN" "$@" --project "$REPO"; }
 if "$GEN" --help | grep -qw base; then run base build; fi

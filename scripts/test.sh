@@ -15,12 +15,10 @@ log "static checks: ruff and mypy, as configured in pyproject.toml"
 "$PY" -m ruff check generator tests bench
 "$PY" -m mypy
 
-if [ -f scripts/infra.sh ]; then
-    log "bringing up the local infrastructure (Debian tools, registry, Docker engine)"
-    bash scripts/infra.sh up >&2
-    trap 'bash scripts/infra.sh down >&2 || true' EXIT
-    eval "$(bash scripts/infra.sh env)"
-fi
+log "bringing up the local infrastructure (Debian tools, registry, Docker engine)"
+trap '"$GEN" infra down --project "$REPO" >&2 || true' EXIT
+"$GEN" infra up --project "$REPO" >&2
+eval "$("$GEN" infra env --project "$REPO")"
 
 log "preparing the example project: its base image in the registry, its locked artifacts"
 "$GEN" base build --project "$REPO" >&2

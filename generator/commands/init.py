@@ -10,7 +10,8 @@ from generator.report import Report
 from generator.scaffold import init_project
 
 NEXT_STEPS = (  # (command, what it does)
-    ("bash scripts/infra.sh up", "in gen's checkout: a registry on 127.0.0.1:5000, docker"),
+    ("gen infra up", "as root: a registry on 127.0.0.1:5000, a Docker engine"),
+    ('eval "$(gen infra env)"', "point gen and docker at them"),
     ("gen base build", "the Debian base image, into that registry"),
     ("gen lock && gen fetch", "pin every input by hash; download it into the store"),
     ("gen render", "write dataset/"),

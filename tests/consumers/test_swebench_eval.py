@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,19 +45,20 @@ NOOP_PATCH = ("diff --git a/gen_noop.txt b/gen_noop.txt\nnew file mode 100644\n"
 
 
 def _infra_env() -> dict[str, str]:
-    """DOCKER_HOST / GEN_REGISTRY as `eval "$(bash scripts/infra.sh env)"` would set them."""
+    """DOCKER_HOST / GEN_REGISTRY as `eval "$(gen infra env)"` would set them."""
     env = dict(os.environ)
     if env.get("DOCKER_HOST"):
         return env
     try:
-        out = subprocess.run(["bash", str(REPO / "scripts" / "infra.sh"), "env"],
+        out = subprocess.run([sys.executable, "-m", "generator", "infra", "env",
+                              "--project", str(REPO)],
                              capture_output=True, text=True, timeout=60, check=False).stdout
     except (OSError, subprocess.TimeoutExpired):
         return env
     for line in out.splitlines():
         key, sep, value = line.removeprefix("export ").partition("=")
         if sep and key in {"DOCKER_HOST", "GEN_REGISTRY", "GEN_INFRA"}:
-            env[key] = value.strip("'\"")
+            env[key] = shlex.split(value)[0] if value else ""
     return env
 
 
@@ -63,12 +66,12 @@ def _infra_env() -> dict[str, str]:
 def docker_env(consumers: Any) -> Iterator[dict[str, str]]:
     env = _infra_env()
     if shutil.which("docker") is None:
-        consumers.skip_or_fail("no docker CLI (fix: bash scripts/infra.sh up)")
+        consumers.skip_or_fail("no docker CLI (fix: gen infra up)")
     proc = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     if proc.returncode != 0:
-        consumers.skip_or_fail("no Docker engine answers (fix: bash scripts/infra.sh up; "
-                               f"eval \"$(bash scripts/infra.sh env)\"): {proc.stderr.strip()}")
+        consumers.skip_or_fail("no Docker engine answers (fix: gen infra up; "
+                               f"eval \"$(gen infra env)\"): {proc.stderr.strip()}")
     saved = dict(os.environ)
     os.environ.update({k: v for k, v in env.items() if k in {"DOCKER_HOST", "GEN_REGISTRY"}})
     try:

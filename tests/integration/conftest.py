@@ -1,6 +1,6 @@
 """Fixtures for tests against the real local infrastructure (registry, Debian mirror, PyPI).
 
-`bash scripts/infra.sh up` starts it and `eval "$(bash scripts/infra.sh env)"` exports
+`gen infra up` starts it and `eval "$(gen infra env)"` exports
 GEN_REGISTRY / DOCKER_HOST; `scripts/test.sh` does both. A missing piece FAILS the test under
 CI=true and skips it elsewhere (a developer without the infrastructure still gets the unit run).
 """
@@ -43,7 +43,7 @@ def _registry_up() -> bool:
 @pytest.fixture(scope="session")
 def registry() -> str:
     need(_registry_up(), f"no registry answers at http://{REGISTRY}/v2/ "
-         "(start one: bash scripts/infra.sh up)")
+         "(start one: gen infra up)")
     return REGISTRY
 
 
@@ -51,7 +51,7 @@ def registry() -> str:
 def tools() -> None:
     for tool in ("skopeo", "mmdebstrap", "apt-get", "git"):
         need(shutil.which(tool) is not None, f"{tool} is not installed "
-             "(fix: bash scripts/infra.sh install)")
+             "(fix: gen infra install)")
 
 
 @pytest.fixture(scope="session")

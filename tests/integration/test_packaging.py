@@ -4,6 +4,7 @@ example dataset)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -54,3 +55,9 @@ def test_pip_install_then_render_check(tmp_path: Path) -> None:
     assert init.returncode == 0, init.stdout + init.stderr
     assert "tasks/hello-world/task.spec.yaml" in init.stdout
     assert (tmp_path / "new-ds" / "tasks" / "hello-world" / "solution.sh").stat().st_mode & 0o111
+    # ...and the infrastructure its next steps name comes with the wheel too (no checkout)
+    own_env = {k: v for k, v in env.items() if k != "GEN_INFRA"}
+    status = subprocess.run([str(gen), "infra", "status", "--project", str(tmp_path / "new-ds"),
+                             "--json"], cwd=tmp_path, capture_output=True, text=True, env=own_env)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert json.loads(status.stdout)["state"] == str(tmp_path / "new-ds" / ".gen" / "infra")

@@ -29,7 +29,7 @@ def _up() -> bool:
 @pytest.fixture
 def pushed() -> tuple[str, str, str]:
     """(repository, platform, digest) of an image the registry really serves."""
-    need(_up(), f"no registry at http://{REGISTRY}/v2/ (start it: bash scripts/infra.sh up)")
+    need(_up(), f"no registry at http://{REGISTRY}/v2/ (start it: gen infra up)")
     try:
         got = resolve(BASE)
     except Exception as exc:  # the base image is pushed by `gen base build`
