@@ -128,7 +128,9 @@ def test_cli_env_as_json_and_as_shell(tmp_path: Path, monkeypatch: pytest.Monkey
         "export GEN_REGISTRY", "export DOCKER_HOST", "export GEN_INFRA"}
 
 
-def test_cli_down_with_nothing_running(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                       ) -> None:
+def test_cli_down_with_nothing_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    # GEN_INFRA (exported by scripts/test.sh) would name the suite's own infrastructure
+    monkeypatch.delenv("GEN_INFRA", raising=False)
     assert main(["infra", "down", "--project", str(tmp_path)]) == 0
     assert "nothing of ours was running" in capsys.readouterr().out
