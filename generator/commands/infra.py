@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> Report:
     elif action == "up":
         infra.up(report.say, docker=not args.no_docker, install=not args.no_install)
         report.data.update(asdict(infra.status()))
+        report.say('next: eval "$(gen infra env)" (exports DOCKER_HOST, GEN_REGISTRY, '
+                   'GEN_INFRA for gen and docker)')
     elif action == "down":
         infra.down(report.say)
         if not report.lines:
