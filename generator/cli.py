@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "build",
     "verify",
     "validate",
+    "merge_shards",
     "release",
     "verify_release",
     "keygen",

@@ -28,7 +28,7 @@ from typing import Any
 from generator.errors import InputError
 from generator.fsutil import atomic_write
 
-__all__ = ["IMAGES_FILE", "BuiltImage", "load_images", "save_images"]
+__all__ = ["IMAGES_FILE", "BuiltImage", "load_images", "parse_images", "save_images"]
 
 IMAGES_FILE = Path(".gen") / "build" / "images.json"
 
@@ -61,11 +61,25 @@ def load_images(project: Path) -> dict[str, BuiltImage]:
     except ValueError as exc:
         raise InputError(f"{IMAGES_FILE} is not valid JSON: {exc}", file=str(IMAGES_FILE),
                          hint="run `gen build` again") from exc
+    return parse_images(data, where=str(IMAGES_FILE))
+
+
+def parse_images(data: Any, *, where: str) -> dict[str, BuiltImage]:
+    """The records of an images.json document (`where` names it in errors)."""
+    images = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(images, dict):
+        raise InputError(f"{where} has no 'images' mapping", file=where,
+                         hint="run `gen build` again")
     out: dict[str, BuiltImage] = {}
-    for task, entry in sorted((data.get("images") or {}).items()):
-        out[task] = BuiltImage(task=task, **{k: entry.get(k) for k in (
+    for task, entry in sorted(images.items()):
+        entry_d: dict[str, Any] = entry if isinstance(entry, dict) else {}
+        if not isinstance(entry_d.get("digest"), str):
+            raise InputError(f"{where}: the record of task {task} has no digest", file=where,
+                             hint="run `gen build` again")
+        fields: dict[str, Any] = {k: entry_d.get(k) for k in (
             "ref", "repository", "digest", "platform", "key", "engine", "layout",
-            "raw_identical")})
+            "raw_identical")}
+        out[task] = BuiltImage(task=task, **fields)
     return out
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.build import build_project
+from generator.commands import add_shard, selected
 from generator.engines import ENGINES
 from generator.progress import progress_bar
 from generator.report import Report
@@ -29,13 +30,17 @@ def register(sub: Any) -> None:
     p.add_argument("--no-push", action="store_true", help="do not push to the registry")
     p.add_argument("--rebuild", action="store_true", help="ignore the input-hash cache")
     p.add_argument("tasks", nargs="*", metavar="TASK", help="build only these task ids")
+    add_shard(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> Report:
+    only, empty = selected(args)
+    if empty is not None:
+        return empty
     started = time.perf_counter()
     with progress_bar("build", unit="task", enabled=not args.json) as bar:
-        engine, outcomes = build_project(Path(args.project), only=args.tasks or None,
+        engine, outcomes = build_project(Path(args.project), only=only,
                                          engine_name=args.engine, jobs=args.jobs,
                                          push=not args.no_push, rebuild=args.rebuild,
                                          progress=bar)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.cas import default_store
+from generator.commands import add_shard, selected
 from generator.fetch import fetch_project
 from generator.progress import progress_bar
 from generator.report import Report
@@ -25,15 +26,19 @@ def register(sub: Any) -> None:
     p.add_argument("-j", "--jobs", type=int, default=4, metavar="N",
                    help="parallel downloads (default: 4)")
     p.add_argument("tasks", nargs="*", metavar="TASK", help="fetch only these task ids")
+    add_shard(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> Report:
+    only, empty = selected(args)
+    if empty is not None:
+        return empty
     project = Path(args.project)
     store = default_store(project)
     started = time.perf_counter()
     with progress_bar("fetch", unit="file", enabled=not args.json) as bar:
-        result = fetch_project(project, only=args.tasks or None, store=store, jobs=args.jobs,
+        result = fetch_project(project, only=only, store=store, jobs=args.jobs,
                                progress=bar)
     elapsed = time.perf_counter() - started
     report = Report("fetch")

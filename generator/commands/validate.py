@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from generator.commands import add_shard, selected
 from generator.errors import EXIT_CHECK_FAILED
 from generator.progress import progress_bar
 from generator.report import Report
@@ -41,6 +42,7 @@ def register(sub: Any) -> None:
                    help="swe tasks: write FAIL_TO_PASS / PASS_TO_PASS into the spec from the "
                    "observed runs (refuses an empty FAIL_TO_PASS)")
     p.add_argument("tasks", nargs="*", metavar="TASK", help="validate only these task ids")
+    add_shard(p)
     p.set_defaults(handler=run)
 
 
@@ -68,9 +70,12 @@ def _task_lines(v: TaskVerdict, verbose: bool) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> Report:
+    only, empty = selected(args)
+    if empty is not None:
+        return empty
     project = Path(args.project)
     opts = Options(runs=args.runs, jobs=args.jobs, seed=args.seed, derive=args.derive,
-                   engine=args.engine, only=args.tasks or None)
+                   engine=args.engine, only=only)
     n_tasks = len(load_project(project, only=opts.only).tasks)
 
     def terminated(signum: int, frame: object) -> None:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from generator.commands import add_shard, selected
 from generator.engines import ENGINES
 from generator.errors import EXIT_CHECK_FAILED
 from generator.fsutil import atomic_write
@@ -33,13 +34,17 @@ def register(sub: Any) -> None:
     p.add_argument("--keep", metavar="DIR", help="keep both normalized OCI layouts under DIR")
     p.add_argument("--limit", type=int, default=50, help="differing files shown per layer")
     p.add_argument("tasks", nargs="*", metavar="TASK", help="verify only these task ids")
+    add_shard(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> Report:
+    only, empty = selected(args)
+    if empty is not None:
+        return empty
     to_file = args.json not in (None, "-")
     with progress_bar("verify", unit="task", enabled=args.json is None) as bar:
-        result = verify_project(Path(args.project), only=args.tasks or None,
+        result = verify_project(Path(args.project), only=only,
                                 engine_name=args.engine, cross_engine=args.cross_engine,
                                 keep=Path(args.keep) if args.keep else None, progress=bar)
     report = Report("verify-reproducible")
