@@ -77,6 +77,16 @@ def base_image(registry: str, tools: None, gen_cas: Path) -> str:
     return result.ref
 
 
+def copy_example(dst: Path) -> Path:
+    """A copy of the example dataset's inputs and rendered output (this repo) at `dst`, so a
+    test never touches the repo's own .gen/ state."""
+    dst.mkdir(parents=True)
+    for name in ("gen.yaml", "tasks", "lockfiles", "dataset"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst / name)
+    return dst
+
+
 def run_gen(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     import sys
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from generator.render import render
 from generator.verify import verify_project
 from tests.helpers import GEN_YAML, terminal_spec
 from tests.helpers import build_project as make_project
-from tests.integration.conftest import REPO, need, run_gen
+from tests.integration.conftest import REPO, copy_example, need, run_gen
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -40,11 +39,7 @@ def _engine(name: str) -> None:
 def example(base_image: str, gen_cas: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the example dataset (this repo), fetched, so tests never touch the repo's
     own .gen/build state."""
-    dst = tmp_path_factory.mktemp("example") / "p"
-    dst.mkdir()
-    for name in ("gen.yaml", "tasks", "lockfiles", "dataset"):
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst / name)
+    dst = copy_example(tmp_path_factory.mktemp("example") / "p")
     proc = run_gen("fetch", "--project", str(dst))
     assert proc.returncode == 0, proc.stderr
     return dst

@@ -5,25 +5,16 @@ copy, which is then released and verified as if one machine had done it all."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from generator.engines import available_engines
-from tests.integration.conftest import REPO, need, run_gen
+from tests.integration.conftest import REPO, copy_example, need, run_gen
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TASKS = {"csv-stats-cli", "fix-log-parser", "inflection-humanize-id-suffix"}
-
-
-def _copy_example(dst: Path) -> Path:
-    dst.mkdir(parents=True)
-    for name in ("gen.yaml", "tasks", "lockfiles", "dataset"):
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst / name)
-    return dst
 
 
 def _gen(*args: str) -> dict[str, object]:
@@ -38,7 +29,7 @@ def test_two_shards_build_validate_merge_and_release(base_image: str, gen_cas: P
     engines = available_engines(REPO / ".gen" / "build")
     for name in ("buildah", "docker"):
         need(engines.get(name) is None, f"engine {name} is not usable: {engines.get(name)}")
-    shards = [_copy_example(tmp_path / f"shard-{i}") for i in (1, 2)]
+    shards = [copy_example(tmp_path / f"shard-{i}") for i in (1, 2)]
     digests: dict[str, str] = {}
     for i, project in enumerate(shards, start=1):
         p = str(project)
@@ -54,7 +45,7 @@ def test_two_shards_build_validate_merge_and_release(base_image: str, gen_cas: P
         assert report["ok"] is True and sorted(report["tasks"]) == want  # type: ignore[call-overload]
     assert set(digests) == TASKS
 
-    merged = _copy_example(tmp_path / "release")
+    merged = copy_example(tmp_path / "release")
     # a merge with one shard missing is refused, and writes nothing
     partial = run_gen("merge-shards", "--project", str(merged), str(shards[0] / ".gen"))
     assert partial.returncode == 1, partial.stdout + partial.stderr

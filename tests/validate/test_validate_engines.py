@@ -20,7 +20,7 @@ from generator.images import BuiltImage, load_images, save_images
 from generator.render import render
 from generator.runner import get_runner
 from generator.validate import replace_spec_lists
-from tests.integration.conftest import REPO, need, run_gen
+from tests.integration.conftest import REPO, copy_example, need, run_gen
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -50,14 +50,6 @@ def _leftovers(engine: str, session: str) -> list[str]:
     return out.split()
 
 
-def _copy_example(dst: Path) -> Path:
-    dst.mkdir(parents=True)
-    for name in ("gen.yaml", "tasks", "lockfiles", "dataset"):
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst / name)
-    return dst
-
-
 @pytest.fixture(scope="module")
 def example_images(base_image: str, gen_cas: Path,
                    tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltImage]:
@@ -68,7 +60,7 @@ def example_images(base_image: str, gen_cas: Path,
         return {t: BuiltImage(**{**images[t].__dict__,
                                  "layout": str((REPO / images[t].layout).resolve())})
                 for t in EXAMPLE_TASKS}
-    project = _copy_example(tmp_path_factory.mktemp("example-build") / "p")
+    project = copy_example(tmp_path_factory.mktemp("example-build") / "p")
     fetch_project(project)
     build_project(project, engine_name="buildah")
     built = load_images(project)
@@ -79,7 +71,7 @@ def example_images(base_image: str, gen_cas: Path,
 
 @pytest.fixture
 def example(example_images: dict[str, BuiltImage], tmp_path: Path) -> Path:
-    project = _copy_example(tmp_path / "example")
+    project = copy_example(tmp_path / "example")
     save_images(project, example_images)
     return project
 
