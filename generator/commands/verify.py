@@ -40,9 +40,13 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> Report:
     only, empty = selected(args)
-    if empty is not None:
-        return empty
     to_file = args.json not in (None, "-")
+    if empty is not None:
+        if to_file:  # --json FILE: the (empty) report goes there, as a full one would
+            atomic_write(Path(args.json), (json.dumps(empty.to_json(), indent=2,
+                                                      sort_keys=True) + "\n").encode())
+            args.json = None
+        return empty
     with progress_bar("verify", unit="task", enabled=args.json is None) as bar:
         result = verify_project(Path(args.project), only=only,
                                 engine_name=args.engine, cross_engine=args.cross_engine,

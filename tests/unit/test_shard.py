@@ -75,6 +75,11 @@ def test_cli_shard_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     for command in ("fetch", "build", "verify-reproducible", "validate"):
         assert main([command, "--project", str(project), "--shard", "5/5"]) == 0
         assert "shard 5/5 has no tasks" in capsys.readouterr().out
+    out = tmp_path / "verify.json"
+    assert main(["verify-reproducible", "--project", str(project), "--shard", "4/4",
+                 "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["shard"] == "4/4"
+    assert "shard 4/4 has no tasks" in capsys.readouterr().out
 
 
 # -- merge-shards ------------------------------------------------------------------------
