@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator import proc
+from generator.engines import DOCKER_CLI
 from generator.errors import ToolError
 
 __all__ = ["PACKAGES", "Infra", "Status", "alive", "env_lines", "stop_pid"]
@@ -34,7 +35,6 @@ __all__ = ["PACKAGES", "Infra", "Status", "alive", "env_lines", "stop_pid"]
 PACKAGES = ("docker.io", "buildah", "podman", "skopeo", "docker-registry", "mmdebstrap",
             "uidmap", "netavark", "fuse-overlayfs", "iptables", "iproute2", "git", "curl",
             "ca-certificates")
-DOCKER_CLI = "/usr/bin/docker"
 SYSTEM_SOCKET = "unix:///var/run/docker.sock"
 
 
@@ -340,8 +340,7 @@ def _tail(log: Path, lines: int = 3) -> str:
         text = log.read_text(errors="replace")
     except OSError:
         return "(no log)"
-    got = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return " | ".join(got[-lines:]) or "(empty log)"
+    return proc.tail(text, lines) or "(empty log)"
 
 
 def env_lines(env: dict[str, str]) -> list[str]:

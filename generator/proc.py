@@ -14,7 +14,7 @@ from pathlib import Path
 
 from generator.errors import ToolError
 
-__all__ = ["Result", "run", "spawn", "which"]
+__all__ = ["Result", "run", "spawn", "tail", "which"]
 
 Result = subprocess.CompletedProcess
 
@@ -28,7 +28,8 @@ def which(program: str, *, fix: str | None = None) -> str:
     return found
 
 
-def _tail(text: str | bytes | None, lines: int = 6) -> str:
+def tail(text: str | bytes | None, lines: int = 6) -> str:
+    """The last `lines` non-blank lines of a program's output, joined with ' | '."""
     if text is None:
         return ""
     if isinstance(text, bytes):
@@ -73,7 +74,7 @@ def run(
         raise ToolError(f"cannot {what}: {Path(argv[0]).name} timed out after {timeout:.0f}s",
                         hint=fix) from exc
     if check and result.returncode != 0:
-        detail = _tail(result.stderr) or _tail(result.stdout)
+        detail = tail(result.stderr) or tail(result.stdout)
         raise ToolError(f"cannot {what}: `{Path(argv[0]).name} {' '.join(argv[1:3])}...` exited "
                         f"{result.returncode}: {detail}", hint=fix)
     return result

@@ -34,6 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from generator import proc
+from generator.engines import DOCKER_CLI
 from generator.errors import ToolError, UsageError
 
 __all__ = [
@@ -50,7 +51,6 @@ __all__ = [
     "remove_all",
 ]
 
-DOCKER_CLI = os.environ.get("GEN_DOCKER_CLI", "/usr/bin/docker")
 RUNNERS = ("docker", "podman")
 # Lower than any sane host limit (so no CAP_SYS_RESOURCE is needed) and plenty for tests.
 ULIMITS = ("nofile=4096:4096", "nproc=4096:4096")
