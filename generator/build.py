@@ -6,14 +6,17 @@ For each task:
    locked artifact staged into `vendor/` (from the lockfiles: debs, wheels, source), the
    platform, SOURCE_DATE_EPOCH, the engine and its version, and the normalizer version. The
    base image digest is in the Dockerfile's `FROM`. A key already in `.gen/build/cache/` is a
-   cache hit: nothing is built.
+   cache hit: nothing is built. Otherwise, when pushing to a registry, the registry is the
+   shared cache: an image tagged `<registry>/<task id>:build-<key hex>` (pushed by any machine
+   that built that key) is pulled into the local OCI layout, each blob verified, instead of
+   being built.
 2. The context is staged into a temp dir: the rendered files plus `vendor/` copied from the
    content-addressed store (each verified by sha256), modes fixed, mtimes set to the epoch.
    Tests and the solution are never part of it.
 3. The engine builds with the network off; the result is exported as an OCI layout.
 4. The image is normalized (`generator.normalize`); its manifest digest is the identity.
-5. It is pushed to `<registry>/<task id>` with its digest preserved, and recorded in
-   `.gen/build/images.json`.
+5. It is pushed to `<registry>/<task id>:build-<key hex>` with its digest preserved, and
+   recorded in `.gen/build/images.json`.
 """
 
 from __future__ import annotations
@@ -40,11 +43,11 @@ from generator.images import BuiltImage, load_images, save_images
 from generator.layout import in_build_context
 from generator.lockfiles import LockSet, read_lockset
 from generator.normalize import NORMALIZER_VERSION, KnownLayer, NormalizeStats, normalize_image
-from generator.oci import Descriptor, Layout
+from generator.oci import Descriptor, Layout, platform_str
 from generator.spec import Project, SweTask, Task, load_project, select_tasks
 
-__all__ = ["BuildOutcome", "Conditions", "build_project", "build_task_image", "input_key",
-           "stage_context"]
+__all__ = ["BuildOutcome", "Conditions", "build_project", "build_task_image", "cache_tag",
+           "input_key", "stage_context"]
 
 CACHE_DIR = Path(".gen") / "build" / "cache"
 OCI_DIR = Path(".gen") / "build" / "oci"
@@ -72,6 +75,7 @@ class BuildOutcome:
     cached: bool
     seconds: float
     stats: dict[str, Any] = field(default_factory=dict)
+    cache: str | None = None  # where a cached image came from: "local" or "registry"
 
 
 @dataclass(frozen=True)
@@ -246,11 +250,48 @@ def _cache_record(project_dir: Path, key: str) -> dict[str, Any] | None:
     return rec
 
 
+def cache_tag(key: str) -> str:
+    """The registry tag an image built for input key `key` is pushed under."""
+    return "build-" + key.split(":", 1)[1]
+
+
+def _pull_cached(root: Path, state: Path, task: Task, key: str, repository: str,
+                 platform: str, engine_id: str) -> dict[str, Any] | None:
+    """The image another machine built for this key, from the registry into the local OCI
+    layout (every blob verified by sha256); its cache record, or None when there is none."""
+    hexkey = key.split(":", 1)[1]
+    src = f"{repository}:{cache_tag(key)}"
+    layout_rel = (OCI_DIR / hexkey).as_posix()
+    with tempfile.TemporaryDirectory(prefix=f"pull-{task.id}-", dir=state) as tmp:
+        desc = registry.pull_image(src, Path(tmp) / "oci", task.id)
+        if desc is None:
+            return None
+        got = platform_str(desc.platform)
+        if got != platform:
+            raise ToolError(f"{src} is a {got} image, but its tag is the input key of a "
+                            f"{platform} build", hint="delete that tag from the registry (it "
+                            "was not pushed by `gen build`), or build with --no-registry-cache")
+        layout = root / layout_rel
+        if layout.exists():
+            shutil.rmtree(layout)
+        layout.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(Path(tmp) / "oci", layout)
+    return {"task": task.id, "key": key, "digest": desc.digest, "layout": layout_rel,
+            "engine": engine_id, "platform": platform, "normalize": {}, "pushed": [src],
+            "pulled_from": f"{src}@{desc.digest}"}
+
+
 def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
                   engine_name: str = "auto", jobs: int = 1, push: bool = True,
-                  rebuild: bool = False, store: Store | None = None,
+                  rebuild: bool = False, registry_cache: bool = True,
+                  store: Store | None = None,
                   progress: Callable[[int], None] | None = None) -> tuple[str, list[BuildOutcome]]:
-    """Build every (or the named) task; returns (engine id, outcomes)."""
+    """Build every (or the named) task; returns (engine id, outcomes).
+
+    An unchanged input key is a cache hit, first in `.gen/build/cache/`, then (when pushing
+    and `registry_cache`) in the registry, under the tag `build-<key hex>`. `rebuild` skips
+    both.
+    """
     project = load_project(Path(project_dir))
     root = project.root
     tasks = select_tasks(project, only)
@@ -272,7 +313,13 @@ def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
         key = input_key(task_dir, vendored, platform=project.config.platforms[0],
                         epoch=project.config.source_date_epoch, engine=engine_id)
         hexkey = key.split(":", 1)[1]
+        repository = f"{repo_base}/{task.id}" if repo_base else f"localhost/gen/{task.id}"
         rec = None if rebuild else _cache_record(root, key)
+        source = "local" if rec is not None else None
+        if rec is None and not rebuild and registry_cache and push and repo_base:
+            rec = _pull_cached(root, state, task, key, repository,
+                               project.config.platforms[0], engine_id)
+            source = "registry" if rec is not None else None
         cached = rec is not None
         if rec is None:
             layout_rel = (OCI_DIR / hexkey).as_posix()
@@ -290,16 +337,15 @@ def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
             rec = {"task": task.id, "key": key, "digest": desc.digest, "layout": layout_rel,
                    "engine": engine_id, "platform": project.config.platforms[0],
                    "normalize": stats.summary(), "pushed": []}
-        repository = f"{repo_base}/{task.id}" if repo_base else f"localhost/gen/{task.id}"
-        if push and repo_base and repository not in rec.get("pushed", []):
-            dest = f"{repository}:build-{hexkey[:20]}"
+        dest = f"{repository}:{cache_tag(key)}"
+        if push and repo_base and dest not in rec.get("pushed", []):
             registry.push_layout(root / rec["layout"], task.id, dest, all_platforms=False)
             got = registry.resolve(dest)
             if got.digest != rec["digest"]:
                 raise ToolError(f"the registry serves {got.digest} for {dest}, not the pushed "
                                 f"{rec['digest']}", hint="check what else pushes to it")
-            rec["pushed"] = sorted({*rec.get("pushed", []), repository})
-        if not cached or push:
+            rec["pushed"] = sorted({*rec.get("pushed", []), dest})
+        if source != "local" or push:
             atomic_write(root / CACHE_DIR / f"{hexkey}.json",
                          (json.dumps(rec, indent=2, sort_keys=True) + "\n").encode())
         image = BuiltImage(task=task.id, ref=f"{repository}@{rec['digest']}",
@@ -309,7 +355,7 @@ def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
         if progress:
             progress(1)
         return BuildOutcome(task.id, image, cached, time.perf_counter() - t0,
-                            rec.get("normalize", {}))
+                            rec.get("normalize", {}), source)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for outcome in pool.map(one, tasks):

@@ -21,9 +21,10 @@ from typing import Any
 
 from generator import proc
 from generator.errors import ToolError
-from generator.oci import INDEX_TYPES, MANIFEST_TYPES, platform_str
+from generator.oci import INDEX_TYPES, MANIFEST_TYPES, Descriptor, Layout, platform_str
 
-__all__ = ["ResolvedImage", "blob_exists", "get_manifest", "parse_ref", "push_layout", "resolve"]
+__all__ = ["ResolvedImage", "blob_exists", "find_manifest", "get_manifest", "parse_ref",
+           "pull_image", "push_layout", "resolve"]
 
 ACCEPT = ", ".join((
     "application/vnd.oci.image.index.v1+json",
@@ -91,20 +92,25 @@ class ResolvedImage:
         return self.media_type in INDEX_TYPES
 
 
+class NotFound(ToolError):
+    """The registry answered 404: no such repository, tag, manifest or blob."""
+
+
 def _request(url: str, *, method: str = "GET", accept: str = ACCEPT) -> tuple[bytes, Any]:
     req = urllib.request.Request(url, method=method, headers={"Accept": accept})
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
             return resp.read(), resp.headers
     except urllib.error.HTTPError as exc:
+        error = NotFound if exc.code == 404 else ToolError
         body = exc.read()[:2000].decode("utf-8", "replace")
         try:
             errs = json.loads(body).get("errors") or []
             why = "; ".join(str(e.get("message") or e.get("code")) for e in errs) or body[:200]
         except (ValueError, AttributeError):
             why = body[:200].strip()
-        raise ToolError(f"registry answered {exc.code} ({why}) for {method} {url}",
-                        hint="check the reference, or push the image (`gen base build`)") from exc
+        raise error(f"registry answered {exc.code} ({why}) for {method} {url}",
+                    hint="check the reference, or push the image (`gen base build`)") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise ToolError(f"cannot reach the registry for {url}: {exc}",
                         hint="start it with `gen infra up`") from exc
@@ -112,6 +118,21 @@ def _request(url: str, *, method: str = "GET", accept: str = ACCEPT) -> tuple[by
 
 def get_manifest(ref: Ref, reference: str) -> tuple[str, str, dict[str, Any]]:
     """(digest re-hashed from the body, media type, parsed manifest)."""
+    digest, media, _, data = _get_manifest(ref, reference)
+    return digest, media, data
+
+
+def find_manifest(ref_text: str) -> tuple[str, str, bytes, dict[str, Any]] | None:
+    """(digest, media type, exact bytes, parsed) of a tag or digest; None when the registry
+    has no such repository or manifest (any other failure raises)."""
+    ref = parse_ref(ref_text)
+    try:
+        return _get_manifest(ref, ref.reference)
+    except NotFound:
+        return None
+
+
+def _get_manifest(ref: Ref, reference: str) -> tuple[str, str, bytes, dict[str, Any]]:
     body, headers = _request(f"{ref.base_url()}/manifests/{reference}")
     digest = "sha256:" + hashlib.sha256(body).hexdigest()
     claimed = headers.get("Docker-Content-Digest")
@@ -123,7 +144,7 @@ def get_manifest(ref: Ref, reference: str) -> tuple[str, str, dict[str, Any]]:
                         hint="the registry is serving wrong content")
     data: dict[str, Any] = json.loads(body)
     media = data.get("mediaType") or headers.get("Content-Type", "")
-    return digest, media, data
+    return digest, media, body, data
 
 
 def resolve(ref_text: str) -> ResolvedImage:
@@ -196,3 +217,33 @@ def fetch_blob(ref_text: str, digest: str, dst: Path) -> None:
         raise ToolError(f"blob {digest} of {ref_text} hashes to sha256:{h.hexdigest()}",
                         hint="the registry is serving wrong content")
     os.replace(tmp, dst)
+
+
+def pull_image(ref_text: str, layout_dir: Path, name: str) -> Descriptor | None:
+    """Copy the single-platform image `ref_text` (a tag or digest) into the OCI layout
+    `layout_dir` (created if need be), tagged `name`, with the exact bytes the registry
+    holds: the manifest is kept as served (its digest re-hashed), every blob is verified by
+    sha256. Returns its descriptor, or None when the registry has no such manifest."""
+    found = find_manifest(ref_text)
+    if found is None:
+        return None
+    digest, media, body, manifest = found
+    if media not in MANIFEST_TYPES:
+        raise ToolError(f"{ref_text} is a {media or 'manifest of unknown type'}, not a "
+                        "single-platform image manifest",
+                        hint="the tag was written by something other than `gen build`")
+    layout = Layout.create(layout_dir)
+    blobs = [manifest["config"], *manifest.get("layers", [])]
+    for blob in blobs:
+        if not layout.has_blob(blob["digest"]):
+            fetch_blob(ref_text, blob["digest"], layout.blob_path(blob["digest"]))
+    config = json.loads(layout.read_bytes(manifest["config"]["digest"]))
+    if layout.put_bytes(body, media).digest != digest:  # pragma: no cover - re-hashed above
+        raise ToolError(f"{ref_text}: the manifest does not hash to {digest}")
+    platform = {"os": config.get("os", "linux"),
+                "architecture": config.get("architecture", "amd64")}
+    if config.get("variant"):
+        platform["variant"] = config["variant"]
+    desc = Descriptor(media, digest, len(body), platform)
+    layout.tag(desc, name)
+    return desc

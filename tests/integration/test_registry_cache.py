@@ -1,0 +1,139 @@
+"""The registry as a shared build cache: an image built on one machine (here: one project
+copy) is pulled, blob by verified blob, by another with the same input key instead of being
+built again. Real buildah, real skopeo, the real local registry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator import build as build_mod
+from generator import registry as reg
+from generator.build import build_project, cache_tag
+from generator.engines import available_engines
+from generator.errors import ToolError
+from generator.images import load_images
+from generator.oci import MT_CONFIG, MT_LAYER_TAR, Layout
+from tests.integration.conftest import REPO, copy_example, need, run_gen
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TASK = "fix-log-parser"
+
+
+def _fetched_copy(dst: Path) -> Path:
+    project = copy_example(dst)
+    proc = run_gen("fetch", "--project", str(project))
+    assert proc.returncode == 0, proc.stderr
+    return project
+
+
+def _no_build(*_args: Any, **_kwargs: Any) -> Any:
+    raise AssertionError("built an image the registry cache holds")
+
+
+def _blobs_verified(layout: Path) -> int:
+    n = 0
+    for blob in (layout / "blobs" / "sha256").iterdir():
+        assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name
+        n += 1
+    return n
+
+
+def test_an_image_built_elsewhere_is_pulled_not_rebuilt(
+        base_image: str, gen_cas: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    why = available_engines(REPO / ".gen" / "build").get("buildah")
+    need(why is None, f"engine buildah is not usable: {why}")
+    # machine A: builds (or finds in the registry) and pushes under the key's tag
+    a = _fetched_copy(tmp_path / "a")
+    _, [built] = build_project(a, only=[TASK], engine_name="buildah")
+    key = built.image.key
+    tag = f"{built.image.repository}:{cache_tag(key)}"
+    assert reg.resolve(tag).digest == built.image.digest
+
+    # machine B: a fresh checkout, nothing in .gen/build; building is forbidden
+    b = _fetched_copy(tmp_path / "b")
+    monkeypatch.setattr(build_mod, "build_task_image", _no_build)
+    _, [pulled] = build_project(b, only=[TASK], engine_name="buildah")
+    assert pulled.cached and pulled.cache == "registry"
+    assert pulled.image.key == key and pulled.image.digest == built.image.digest
+    assert load_images(b)[TASK].digest == built.image.digest
+    layout = b / pulled.image.layout
+    assert Layout.open(layout).image(TASK).digest == built.image.digest
+    assert _blobs_verified(layout) >= 3  # manifest, config, layers: the exact bytes
+    record = json.loads((b / ".gen/build/cache" / f"{key.split(':', 1)[1]}.json").read_text())
+    assert record["pulled_from"] == f"{tag}@{built.image.digest}"
+    # validate's anti-cheat reads that layout: it must hold the whole image
+    image = Layout.open(layout).image(TASK)
+    assert all(Layout.open(layout).has_blob(d.digest) for d in image.layers)
+
+    # then it is a local hit; and the CLI reports where a cached image came from
+    _, [again] = build_project(b, only=[TASK], engine_name="buildah")
+    assert again.cache == "local" and again.image.digest == built.image.digest
+    c = _fetched_copy(tmp_path / "c")
+    monkeypatch.undo()
+    out = run_gen("build", "--project", str(c), "--engine", "buildah", "--json", TASK)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["tasks"][TASK]["cache"] == "registry"
+
+    # --no-registry-cache / --rebuild: it is built here, never pulled
+    monkeypatch.setattr(build_mod, "build_task_image", _no_build)
+    d = _fetched_copy(tmp_path / "d")
+    with pytest.raises(AssertionError, match="registry cache holds"):
+        build_project(d, only=[TASK], engine_name="buildah", registry_cache=False)
+    with pytest.raises(AssertionError, match="registry cache holds"):
+        build_project(b, only=[TASK], engine_name="buildah", rebuild=True)
+    # and without pushing, gen never talks to the registry
+    with pytest.raises(AssertionError, match="registry cache holds"):
+        build_project(d, only=[TASK], engine_name="buildah", push=False)
+
+
+def _push_image(tmp: Path, dest: str, platform: str) -> str:
+    layout = Layout.create(tmp / "oci")
+    layer = layout.put_bytes(b"\0" * 1024, MT_LAYER_TAR)  # an empty tar: two zero blocks
+    desc = layout.write_image([(layer, layer.digest)], {"config": {}}, platform)
+    layout.tag(desc, "img")
+    reg.push_layout(layout.root, "img", dest, all_platforms=False)
+    return desc.digest
+
+
+def test_pull_image_missing_tag_wrong_platform_and_index(registry: str, tmp_path: Path,
+                                                         tools: None) -> None:
+    repo = f"{registry}/gen-test-pull/img"
+    assert reg.pull_image(f"{repo}:build-{'0' * 64}", tmp_path / "none", "x") is None
+    assert not (tmp_path / "none").exists()
+
+    key = "sha256:" + "1" * 64
+    digest = _push_image(tmp_path / "arm", f"{repo}:{cache_tag(key)}", "linux/arm64")
+    desc = reg.pull_image(f"{repo}:{cache_tag(key)}", tmp_path / "got", "t")
+    assert desc is not None and desc.digest == digest
+    assert desc.platform == {"os": "linux", "architecture": "arm64"}
+    got = Layout.open(tmp_path / "got").image("t")
+    assert got.digest == digest and got.config["architecture"] == "arm64"
+    assert got.manifest["config"]["mediaType"] == MT_CONFIG
+
+    # a tag whose image is for another platform than the key says: refused, nothing kept
+    state = tmp_path / "state"
+    state.mkdir()
+
+    class _Task:
+        id = "t"
+
+    with pytest.raises(ToolError, match="linux/arm64 image, but its tag is the input key of a "
+                       "linux/amd64 build"):
+        build_mod._pull_cached(tmp_path / "proj", state, _Task(),  # type: ignore[arg-type]
+                               key, repo, "linux/amd64", "buildah x")
+    assert not (tmp_path / "proj").exists() and not list(state.iterdir())
+
+    # an index (multi-platform) is not what gen build pushes: refused
+    index_layout = Layout.create(tmp_path / "idx")
+    layer = index_layout.put_bytes(b"\0" * 1024, MT_LAYER_TAR)
+    one = index_layout.write_image([(layer, layer.digest)], {"config": {}}, "linux/amd64")
+    index_layout.tag(index_layout.write_index([one]), "img")
+    reg.push_layout(index_layout.root, "img", f"{repo}:index", all_platforms=True)
+    with pytest.raises(ToolError, match="not a single-platform image manifest"):
+        reg.pull_image(f"{repo}:index", tmp_path / "idx-got", "t")
