@@ -282,11 +282,13 @@ def _pull_cached(root: Path, state: Path, task: Task, key: str, repository: str,
 
 
 def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
-                  engine_name: str = "auto", jobs: int = 1, push: bool = True,
+                  engine_name: str | None = None, jobs: int = 1, push: bool = True,
                   rebuild: bool = False, registry_cache: bool = True,
                   store: Store | None = None,
                   progress: Callable[[int], None] | None = None) -> tuple[str, list[BuildOutcome]]:
     """Build every (or the named) task; returns (engine id, outcomes).
+
+    The engine is `engine_name`, else gen.yaml's `engine` (default auto).
 
     An unchanged input key is a cache hit, first in `.gen/build/cache/`, then (when pushing
     and `registry_cache`) in the registry, under the tag `build-<key hex>`. `rebuild` skips
@@ -300,7 +302,7 @@ def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
     names = artifact_names(root)
     state = root / ".gen" / "build"
     state.mkdir(parents=True, exist_ok=True)
-    engine = get_engine(engine_name, state)
+    engine = get_engine(engine_name or project.config.engine, state)
     engine_id = engine.version()
     repo_base = project.config.registry
     images = load_images(root)

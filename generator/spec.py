@@ -189,6 +189,11 @@ class Defaults:
     category: str = "software_engineering"
 
 
+# gen.yaml `engine`: "auto" or a build engine of generator.engines (ENGINES; a test keeps the
+# two equal: spec stays free of the engine code, which the render path never needs)
+BUILD_ENGINES = ("auto", "buildah", "docker", "buildx")
+
+
 @dataclass(frozen=True)
 class DatasetConfig:
     path: Path  # the project dir
@@ -199,6 +204,7 @@ class DatasetConfig:
     registry: str | None
     templates: str
     defaults: Defaults = field(default_factory=Defaults)
+    engine: str = "auto"  # the build engine: auto, or one of generator.engines.ENGINES
 
 
 @dataclass(frozen=True)
@@ -727,6 +733,9 @@ def load_dataset_config(project: Path) -> DatasetConfig:
     platforms = m.str_list("platforms", item_pattern=_PLATFORM_RE, what="platform",
                            fix="write platforms as os/arch, e.g. linux/amd64") or ("linux/amd64",)
     registry = m.text("registry", default="") or None
+    engine = m.text("engine", default="auto", choices=BUILD_ENGINES,
+                    fix=f"set 'engine' to one of {', '.join(BUILD_ENGINES)} (digests depend on "
+                    "the engine: pin the one your images were built with)")
     templates = m.text("templates", default="templates")
     _rel_path_check(m, "templates", templates, ("templates",))
     dm = m.sub("defaults", "defaults")
@@ -749,7 +758,7 @@ def load_dataset_config(project: Path) -> DatasetConfig:
     m.done()
     return DatasetConfig(path=project, name=name, version=version, source_date_epoch=sde,
                          platforms=platforms, registry=registry, templates=templates,
-                         defaults=defaults)
+                         defaults=defaults, engine=engine)
 
 
 # --------------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ def _other_engine(name: str, state: Path) -> Engine:
 
 
 def verify_project(project_dir: Path, *, only: Sequence[str] | None = None,
-                   engine_name: str = "auto", cross_engine: bool = False,
+                   engine_name: str | None = None, cross_engine: bool = False,
                    store: Store | None = None, keep: Path | None = None,
                    progress: Callable[[int], None] | None = None) -> VerifyResult:
     t_all = time.perf_counter()
@@ -116,7 +116,7 @@ def verify_project(project_dir: Path, *, only: Sequence[str] | None = None,
     names = artifact_names(root)
     state = root / ".gen" / "verify"
     state.mkdir(parents=True, exist_ok=True)
-    engine_a = get_engine(engine_name, root / ".gen" / "build")
+    engine_a = get_engine(engine_name or project.config.engine, root / ".gen" / "build")
     engine_b = _other_engine(engine_a.name, root / ".gen" / "build") if cross_engine \
         else engine_a
     id_a, id_b = engine_a.version(), engine_b.version()

@@ -25,8 +25,9 @@ def register(sub: Any) -> None:
         "input key is in .gen/build/cache/, or (when pushing) the registry holds an image "
         "another machine built for that key, which is pulled and verified instead.")
     add_common(p)
-    p.add_argument("--engine", default="auto", choices=("auto", *ENGINES),
-                   help="container engine (default: auto = buildah, then buildx, then docker)")
+    p.add_argument("--engine", default=None, choices=("auto", *ENGINES),
+                   help="container engine (default: gen.yaml's engine, else auto = buildah, "
+                        "then buildx, then docker)")
     p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                    help="tasks built in parallel (default: 1)")
     p.add_argument("--no-push", action="store_true", help="do not push to the registry")

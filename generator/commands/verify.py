@@ -27,8 +27,8 @@ def register(sub: Any) -> None:
     p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
                    help="machine-readable report: on stdout, or into FILE")
     p.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
-    p.add_argument("--engine", default="auto", choices=("auto", *ENGINES),
-                   help="engine for both builds (default: auto)")
+    p.add_argument("--engine", default=None, choices=("auto", *ENGINES),
+                   help="engine for both builds (default: gen.yaml's engine, else auto)")
     p.add_argument("--cross-engine", action="store_true",
                    help="build the second time with another engine")
     p.add_argument("--keep", metavar="DIR", help="keep both normalized OCI layouts under DIR")

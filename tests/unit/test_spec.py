@@ -181,6 +181,31 @@ def test_bad_gen_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "unknown key 'platfroms'" in err and "did you mean 'platforms'" in err
 
 
+def test_gen_yaml_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator import engines
+    from generator.spec import BUILD_ENGINES, load_dataset_config
+
+    assert ("auto", *engines.ENGINES) == BUILD_ENGINES
+    project = _project(tmp_path, terminal_spec())
+    assert load_dataset_config(project).engine == "auto"
+    cfg = yaml.safe_load((project / "gen.yaml").read_text())
+    cfg["engine"] = "podman"
+    (project / "gen.yaml").write_text(yaml.safe_dump(cfg))
+    code, err = _run(project, capsys)
+    assert code == 2 and err.startswith("gen render: error: gen.yaml:")
+    assert "field 'engine'" in err and "'podman' is not one of auto, buildah, docker, buildx" in err
+    assert "digests depend on the engine" in err
+    # gen build and verify-reproducible use it when no --engine is given
+    cfg["engine"] = "buildx"
+    (project / "gen.yaml").write_text(yaml.safe_dump(cfg))
+    assert load_dataset_config(project).engine == "buildx"
+    monkeypatch.setattr(engines, "DOCKER_CLI", str(tmp_path / "no-docker"))
+    for cmd in (["build"], ["verify-reproducible"]):
+        assert main([*cmd, "--project", str(project)]) == 1
+        assert "engine buildx is not usable" in capsys.readouterr().err
+
+
 def test_gen_yaml_missing_epoch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     project = _project(tmp_path, terminal_spec())
     cfg = yaml.safe_load((project / "gen.yaml").read_text())

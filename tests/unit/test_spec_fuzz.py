@@ -67,7 +67,7 @@ def test_swe_field_fuzz(tmp_path: Path, key: str, value: Any) -> None:
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(key=st.sampled_from(["name", "version", "source_date_epoch", "platforms", "registry",
-                            "templates", "defaults", "extra"]), value=values)
+                            "engine", "templates", "defaults", "extra"]), value=values)
 def test_gen_yaml_fuzz(tmp_path: Path, key: str, value: Any) -> None:
     cfg = dict(GEN_YAML)
     cfg[key] = value
