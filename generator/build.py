@@ -256,14 +256,19 @@ def cache_tag(key: str) -> str:
 
 
 def _pull_cached(root: Path, state: Path, task: Task, key: str, repository: str,
-                 platform: str, engine_id: str) -> dict[str, Any] | None:
+                 platform: str, engine_id: str, store: Store) -> dict[str, Any] | None:
     """The image another machine built for this key, from the registry into the local OCI
-    layout (every blob verified by sha256); its cache record, or None when there is none."""
+    layout (every blob verified by sha256; the base's layers linked from the store); its
+    cache record, or None when there is none."""
     hexkey = key.split(":", 1)[1]
     src = f"{repository}:{cache_tag(key)}"
     layout_rel = (OCI_DIR / hexkey).as_posix()
     with tempfile.TemporaryDirectory(prefix=f"pull-{task.id}-", dir=state) as tmp:
-        desc = registry.pull_image(src, Path(tmp) / "oci", task.id)
+        if registry.find_manifest(src) is None:
+            return None
+        base = known_base_layers(root / "dataset" / task.id / "Dockerfile", store)
+        desc = registry.pull_image(src, Path(tmp) / "oci", task.id,
+                                   have={k.descriptor.digest: k.path for k in base})
         if desc is None:
             return None
         got = platform_str(desc.platform)
@@ -320,7 +325,7 @@ def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
         source = "local" if rec is not None else None
         if rec is None and not rebuild and registry_cache and push and repo_base:
             rec = _pull_cached(root, state, task, key, repository,
-                               project.config.platforms[0], engine_id)
+                               project.config.platforms[0], engine_id, store)
             source = "registry" if rec is not None else None
         cached = rec is not None
         if rec is None:

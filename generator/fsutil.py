@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_write", "current_umask", "decode_text", "read_file", "read_file_stat",
-           "read_text", "walk_files", "write_all", "write_new"]
+__all__ = ["atomic_write", "current_umask", "decode_text", "link_or_copy", "read_file",
+           "read_file_stat", "read_text", "walk_files", "write_all", "write_new"]
 
 
 def read_text(path: str, size: int | None = None) -> str:
@@ -108,6 +109,30 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def link_or_copy(src: Path, dst: Path) -> bool:
+    """Make `dst` a hard link to `src`, or a copy where a link cannot be made (another file
+    system, a link count at its limit); True when linked. For content-addressed files only
+    (store and image-layout blobs): they are never changed in place, only replaced, so the
+    names may share one inode. `dst` appears whole or not at all (temp name, then rename)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.parent / f".{dst.name}.gen-tmp-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    try:
+        try:
+            os.link(src, tmp)
+            linked = True
+        except OSError:
+            shutil.copyfile(src, tmp)
+            linked = False
+        os.replace(tmp, dst)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return linked
 
 
 def walk_files(root: Path) -> Iterator[Path]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import shutil
 import tarfile
 import tempfile
 import zlib
@@ -36,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from generator.fsutil import link_or_copy
 from generator.oci import (
     MT_LAYER_GZIP,
     MT_LAYER_TAR,
@@ -278,9 +278,8 @@ def _normalize_layer(image: Image, i: int, desc: Descriptor, dst: Layout, epoch:
         k = known.get(diff_id)
         if k is not None:
             target = dst.blob_path(k.descriptor.digest)
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(k.path, target)
+            if not target.exists():  # the base's blob, verified in the store: shared
+                link_or_copy(k.path, target)
             stats.reused = True
             stats.digest, stats.diff_id = k.descriptor.digest, diff_id
             stats.entries = -1  # not re-read: byte-identical to a normalized layer

@@ -15,12 +15,14 @@ import json
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from generator import proc
 from generator.errors import ToolError
+from generator.fsutil import link_or_copy
 from generator.oci import INDEX_TYPES, MANIFEST_TYPES, Descriptor, Layout, platform_str
 
 __all__ = ["ResolvedImage", "blob_exists", "find_manifest", "get_manifest", "parse_ref",
@@ -219,11 +221,14 @@ def fetch_blob(ref_text: str, digest: str, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
-def pull_image(ref_text: str, layout_dir: Path, name: str) -> Descriptor | None:
+def pull_image(ref_text: str, layout_dir: Path, name: str,
+               have: Mapping[str, Path] | None = None) -> Descriptor | None:
     """Copy the single-platform image `ref_text` (a tag or digest) into the OCI layout
     `layout_dir` (created if need be), tagged `name`, with the exact bytes the registry
     holds: the manifest is kept as served (its digest re-hashed), every blob is verified by
-    sha256. Returns its descriptor, or None when the registry has no such manifest."""
+    sha256. Blobs in `have` (digest -> a verified local copy, e.g. the base image's layers in
+    the store) are linked from there instead of downloaded. Returns its descriptor, or None
+    when the registry has no such manifest."""
     found = find_manifest(ref_text)
     if found is None:
         return None
@@ -235,7 +240,12 @@ def pull_image(ref_text: str, layout_dir: Path, name: str) -> Descriptor | None:
     layout = Layout.create(layout_dir)
     blobs = [manifest["config"], *manifest.get("layers", [])]
     for blob in blobs:
-        if not layout.has_blob(blob["digest"]):
+        if layout.has_blob(blob["digest"]):
+            continue
+        local = (have or {}).get(blob["digest"])
+        if local is not None:
+            link_or_copy(local, layout.blob_path(blob["digest"]))
+        else:
             fetch_blob(ref_text, blob["digest"], layout.blob_path(blob["digest"]))
     config = json.loads(layout.read_bytes(manifest["config"]["digest"]))
     if layout.put_bytes(body, media).digest != digest:  # pragma: no cover - re-hashed above

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from generator import registry as reg
-from generator.build import build_project
+from generator.build import build_project, known_base_layers
+from generator.cas import default_store
 from generator.engines import available_engines
 from generator.fetch import fetch_project
 from generator.images import load_images
 from generator.lock import lock_project
+from generator.oci import Layout
 from generator.render import render
 from generator.verify import verify_project
 from tests.helpers import GEN_YAML, terminal_spec
@@ -84,6 +86,16 @@ def test_build_pushes_by_digest_and_caches(example: Path) -> None:
     _, third = build_project(example, only=["fix-log-parser"], engine_name="buildah",
                              push=False)
     assert not third[0].cached and third[0].image.key != o.image.key
+    # the base's layers are shared with the store (one inode), not copied into each layout
+    layout = Layout.open(example / third[0].image.layout)
+    base = known_base_layers(example / "dataset/fix-log-parser/Dockerfile", default_store(example))
+    assert base and {k.descriptor.digest for k in base} <= {
+        d.digest for d in layout.image("fix-log-parser").layers}
+    for k in base:
+        blob = layout.blob_path(k.descriptor.digest).stat()
+        assert blob.st_size == k.descriptor.size
+        if blob.st_dev == k.path.stat().st_dev:
+            assert blob.st_ino == k.path.stat().st_ino
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ import pytest
 
 from generator import build as build_mod
 from generator import registry as reg
-from generator.build import build_project, cache_tag
+from generator.build import build_project, cache_tag, known_base_layers
+from generator.cas import Store, default_store
 from generator.engines import available_engines
 from generator.errors import ToolError
 from generator.images import load_images
@@ -70,6 +71,19 @@ def test_an_image_built_elsewhere_is_pulled_not_rebuilt(
     # validate's anti-cheat reads that layout: it must hold the whole image
     image = Layout.open(layout).image(TASK)
     assert all(Layout.open(layout).has_blob(d.digest) for d in image.layers)
+    # the base's layers were not downloaded again: linked from the store (one inode)
+    base = known_base_layers(b / "dataset" / TASK / "Dockerfile", default_store(b))
+    assert base and {k.descriptor.digest for k in base} <= {d.digest for d in image.layers}
+    for k in base:
+        st_store, st_blob = k.path.stat(), Layout.open(layout).blob_path(k.descriptor.digest).stat()
+        assert st_blob.st_size == k.descriptor.size
+        if st_store.st_dev == st_blob.st_dev:
+            assert st_blob.st_ino == st_store.st_ino
+    # and a local build shares them the same way
+    a_layout = Layout.open(a / built.image.layout)
+    for k in base:
+        if k.path.stat().st_dev == a_layout.root.stat().st_dev:
+            assert a_layout.blob_path(k.descriptor.digest).stat().st_ino == k.path.stat().st_ino
 
     # then it is a local hit; and the CLI reports where a cached image came from
     _, [again] = build_project(b, only=[TASK], engine_name="buildah")
@@ -119,6 +133,8 @@ def test_pull_image_missing_tag_wrong_platform_and_index(registry: str, tmp_path
     # a tag whose image is for another platform than the key says: refused, nothing kept
     state = tmp_path / "state"
     state.mkdir()
+    (tmp_path / "proj/dataset/t").mkdir(parents=True)
+    (tmp_path / "proj/dataset/t/Dockerfile").write_text("FROM scratch\n")
 
     class _Task:
         id = "t"
@@ -126,8 +142,8 @@ def test_pull_image_missing_tag_wrong_platform_and_index(registry: str, tmp_path
     with pytest.raises(ToolError, match="linux/arm64 image, but its tag is the input key of a "
                        "linux/amd64 build"):
         build_mod._pull_cached(tmp_path / "proj", state, _Task(),  # type: ignore[arg-type]
-                               key, repo, "linux/amd64", "buildah x")
-    assert not (tmp_path / "proj").exists() and not list(state.iterdir())
+                               key, repo, "linux/amd64", "buildah x", Store(tmp_path / "cas"))
+    assert not (tmp_path / "proj/.gen").exists() and not list(state.iterdir())
 
     # an index (multi-platform) is not what gen build pushes: refused
     index_layout = Layout.create(tmp_path / "idx")

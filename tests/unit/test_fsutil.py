@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,3 +52,34 @@ def test_read_file_stat_is_the_file_and_its_stat(data: bytes) -> None:
         assert (st.st_size, st.st_mtime_ns, st.st_ino) == (now.st_size, now.st_mtime_ns, now.st_ino)
     finally:
         os.unlink(name)
+
+
+def test_link_or_copy_links_and_falls_back_to_a_copy(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from generator.fsutil import link_or_copy
+
+    src = tmp_path / "store" / "abc"
+    src.parent.mkdir()
+    src.write_bytes(b"blob")
+    dst = tmp_path / "layout" / "blobs" / "sha256" / "abc"
+    assert link_or_copy(src, dst) is True
+    assert dst.read_bytes() == b"blob" and dst.stat().st_ino == src.stat().st_ino
+    # another file system: a copy, and an existing name is replaced whole
+    calls: list[tuple[Path, Path]] = []
+
+    def no_link(a: Path, b: Path) -> None:
+        calls.append((a, b))
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_link)
+    other = tmp_path / "other"
+    other.write_bytes(b"old")
+    assert link_or_copy(src, other) is False and calls
+    assert other.read_bytes() == b"blob" and other.stat().st_ino != src.stat().st_ino
+    # a copy that fails leaves neither the temp file nor a partial destination
+    missing = tmp_path / "gone"
+    with pytest.raises(FileNotFoundError):
+        link_or_copy(missing, tmp_path / "layout" / "x")
+    assert sorted(p.name for p in (tmp_path / "layout").iterdir()) == ["blobs"]
