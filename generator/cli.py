@@ -12,9 +12,11 @@ import json
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from generator import __version__
-from generator.errors import EXIT_USAGE, GenError
+from generator.errors import EXIT_USAGE, GenError, ToolError
+from generator.fsutil import BUSY_LOCK, ProjectBusy, project_lock
 from generator.report import Report
 
 __all__ = ["build_parser", "main"]
@@ -31,6 +33,7 @@ COMMAND_MODULES = (
     "verify",
     "validate",
     "merge_shards",
+    "gc",
     "release",
     "verify_release",
     "keygen",
@@ -80,6 +83,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run(args: argparse.Namespace) -> Report:
+    """The command's handler, under the project's lock when it works on a project's .gen/
+    (`busy` = "shared" for most, "exclusive" for gen gc; see fsutil.project_lock)."""
+    busy = getattr(args, "busy", None)
+    project = Path(getattr(args, "project", "."))
+    if busy is None or not (project / "gen.yaml").is_file():
+        return args.handler(args)  # type: ignore[no-any-return]
+    try:
+        with project_lock(project, exclusive=busy == "exclusive"):
+            return args.handler(args)  # type: ignore[no-any-return]
+    except ProjectBusy as exc:
+        raise ToolError(f"another gen command is working on {project} (it holds {exc})",
+                        hint="wait until it ends, then run this again") from None
+    except OSError as exc:
+        if exc.filename and str(exc.filename).endswith(BUSY_LOCK):
+            raise ToolError(f"cannot take the project lock {exc.filename}: {exc.strerror}",
+                            hint="make the project's .gen/ writable") from None
+        raise
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -88,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     as_json = bool(getattr(args, "json", False))
     try:
-        report: Report = args.handler(args)
+        report: Report = _run(args)
     except GenError as exc:
         if getattr(args, "verbose", False):
             traceback.print_exc()

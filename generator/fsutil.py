@@ -3,13 +3,54 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_write", "current_umask", "decode_text", "link_or_copy", "read_file",
-           "read_file_stat", "read_text", "walk_files", "write_all", "write_new"]
+__all__ = ["ProjectBusy", "atomic_write", "current_umask", "decode_text", "link_or_copy",
+           "project_lock", "read_file", "read_file_stat", "read_text", "walk_files",
+           "write_all", "write_new"]
+
+BUSY_LOCK = os.path.join(".gen", "busy.lock")
+
+
+class ProjectBusy(Exception):
+    """The project's exclusive lock is taken: another gen command works on it."""
+
+
+@contextlib.contextmanager
+def project_lock(project: Path, *, exclusive: bool) -> Iterator[None]:
+    """Hold `<project>/.gen/busy.lock` (flock) while a command works on the project.
+
+    Commands that read or write `.gen/` hold it shared, so they run side by side; `gen gc`
+    holds it exclusive, so it never deletes what a running command is using. Exclusive does
+    not wait (ProjectBusy); shared waits for a running gc, saying so once. The kernel drops
+    the lock when the process ends, however it ends. A project whose `.gen/` cannot be
+    written (a read-only checkout) is worked on without the lock: gc cannot run there either.
+    """
+    path = Path(project) / BUSY_LOCK
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError:
+        if exclusive:
+            raise
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if exclusive:
+                raise ProjectBusy(str(path)) from None
+            sys.stderr.write("gen: waiting for `gen gc` to finish on this project\n")
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
 
 
 def read_text(path: str, size: int | None = None) -> str:

@@ -39,6 +39,7 @@ from generator.spec import Task, load_project, select_tasks
 __all__ = ["CONDITIONS_A", "CONDITIONS_B", "TaskVerdict", "VerifyResult", "verify_project"]
 
 REPORT_FILE = Path(".gen") / "verify" / "report.json"
+TEMP_PREFIX = ".tmp-"  # the two builds' work dirs in .gen/verify (gen gc removes leftovers)
 CONDITIONS_A = Conditions(reverse_order=False, umask=0o022,
                           env={"TZ": "UTC", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"},
                           isolated=True)
@@ -122,8 +123,8 @@ def verify_project(project_dir: Path, *, only: Sequence[str] | None = None,
     id_a, id_b = engine_a.version(), engine_b.version()
     verdicts: list[TaskVerdict] = []
     for task in tasks:
-        with tempfile.TemporaryDirectory(prefix=f"{task.id}-a-", dir=state) as ta, \
-                tempfile.TemporaryDirectory(prefix=f"{task.id}-b-", dir=state) as tb:
+        with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{task.id}-a-", dir=state) as ta, \
+                tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{task.id}-b-", dir=state) as tb:
             wa, wb = Path(ta), Path(tb)
             t0 = time.perf_counter()
             times: dict[str, float] = {}

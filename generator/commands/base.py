@@ -29,7 +29,7 @@ def register(sub: Any) -> None:
     b.add_argument("--rebuild", action="store_true",
                    help="run mmdebstrap again even when the stored rootfs can be reused")
     b.add_argument("--no-push", action="store_true", help="write the OCI layout only")
-    b.set_defaults(handler=run)
+    b.set_defaults(handler=run, busy="shared")
 
 
 def run(args: argparse.Namespace) -> Report:

@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
                         "the registry (tag build-<key>); build them here")
     p.add_argument("tasks", nargs="*", metavar="TASK", help="build only these task ids")
     add_shard(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, busy="shared")
 
 
 def run(args: argparse.Namespace) -> Report:

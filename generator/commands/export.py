@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                    help="worker processes for rendering large datasets (default: CPU count + 1)")
     p.add_argument("tasks", nargs="*", metavar="TASK", help="export only these task ids")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, busy="shared")
 
 
 def run(args: argparse.Namespace) -> Report:

@@ -27,7 +27,7 @@ def register(sub: Any) -> None:
                    help="parallel downloads (default: 4)")
     p.add_argument("tasks", nargs="*", metavar="TASK", help="fetch only these task ids")
     add_shard(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, busy="shared")
 
 
 def run(args: argparse.Namespace) -> Report:

@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
     p.add_argument("--check", action="store_true",
                    help="offline: write nothing; exit 1 listing what is missing or stale")
     p.add_argument("tasks", nargs="*", metavar="TASK", help="lock only these task ids")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, busy="shared")
 
 
 def run(args: argparse.Namespace) -> Report:

@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
         "check fails (exit 1). Then `gen release` signs the whole.")
     add_common(p)
     p.add_argument("shards", nargs="+", metavar="DIR", help="a shard job's .gen/ directory")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, busy="shared")
 
 
 def run(args: argparse.Namespace) -> Report:

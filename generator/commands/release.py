@@ -36,7 +36,7 @@ def register(sub: Any) -> None:
                         "$SIGSTORE_IDENTITY_TOKEN, then the CI's ambient credentials)")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="release directory, outside dataset/ (e.g. release)")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, busy="shared")
 
 
 def run(args: argparse.Namespace) -> Report:

@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                    help="worker processes for large datasets (default: CPU count + 1)")
     p.add_argument("tasks", nargs="*", metavar="TASK", help="render only these task ids")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, busy="shared")
 
 
 def run(args: argparse.Namespace) -> Report:

@@ -43,7 +43,7 @@ def register(sub: Any) -> None:
                    "observed runs (refuses an empty FAIL_TO_PASS)")
     p.add_argument("tasks", nargs="*", metavar="TASK", help="validate only these task ids")
     add_shard(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, busy="shared")
 
 
 def _task_lines(v: TaskVerdict, verbose: bool) -> list[str]:

@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
     p.add_argument("--limit", type=int, default=50, help="differing files shown per layer")
     p.add_argument("tasks", nargs="*", metavar="TASK", help="verify only these task ids")
     add_shard(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, busy="shared")
 
 
 def run(args: argparse.Namespace) -> Report:

@@ -96,6 +96,15 @@ def test_build_pushes_by_digest_and_caches(example: Path) -> None:
         assert blob.st_size == k.descriptor.size
         if blob.st_dev == k.path.stat().st_dev:
             assert blob.st_ino == k.path.stat().st_ino
+    # gen gc: the first image (no longer current) goes, the current one and the store stay
+    old_layout = example / o.image.layout
+    assert old_layout.is_dir()
+    gc = run_gen("gc", "--project", str(example), "--json")
+    assert gc.returncode == 0, gc.stderr
+    removed = {r["path"] for r in json.loads(gc.stdout)["removed"]}
+    assert o.image.layout in removed and not old_layout.exists()
+    assert layout.image("fix-log-parser").digest == third[0].image.digest
+    assert all(k.path.is_file() for k in base)
 
 
 @pytest.fixture(scope="module")
