@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -168,7 +169,8 @@ def stage_context(task_dir: Path, vendored: Sequence[Vendored], store: Store, de
 # The base image's layers: already normalized, reused as they are
 # --------------------------------------------------------------------------------------
 
-_KNOWN: dict[str, list[KnownLayer]] = {}
+_KNOWN: dict[tuple[str, Path], list[KnownLayer]] = {}  # (base ref, store root) -> layers
+_KNOWN_LOCK = threading.Lock()  # `gen build -j N`: one thread fetches a base, the others wait
 
 
 def known_base_layers(dockerfile: Path, store: Store) -> list[KnownLayer]:
@@ -177,8 +179,14 @@ def known_base_layers(dockerfile: Path, store: Store) -> list[KnownLayer]:
                 if ln.startswith("FROM ")), None)
     if ref is None or "@sha256:" not in ref:
         return []
-    if ref in _KNOWN:
-        return _KNOWN[ref]
+    with _KNOWN_LOCK:
+        key = (ref, store.root)
+        if key not in _KNOWN:
+            _KNOWN[key] = _fetch_base_layers(ref, store)
+        return _KNOWN[key]
+
+
+def _fetch_base_layers(ref: str, store: Store) -> list[KnownLayer]:
     parsed = registry.parse_ref(ref)
     assert parsed.digest is not None
     _, _, manifest = registry.get_manifest(parsed, parsed.digest)
@@ -194,7 +202,6 @@ def known_base_layers(dockerfile: Path, store: Store) -> list[KnownLayer]:
             registry.fetch_blob(ref, desc["digest"], store.root / "sha256" / hexd)
         out.append(KnownLayer(diff_id, Descriptor(desc["mediaType"], desc["digest"],
                                                   int(desc["size"])), store.path(hexd)))
-    _KNOWN[ref] = out
     return out
 
 

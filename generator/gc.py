@@ -269,5 +269,5 @@ def _store_garbage(project: Path, plan: _Plan, layouts: set[str], result: GcResu
         if f.name in keep:
             kept += 1
         else:
-            plan.add("leftover" if f.name.startswith(".partial-") else "store file", f)
+            plan.add("leftover" if f.name.startswith(".") else "store file", f)  # temp files
     result.kept.update({"store files": kept, "base images": bases_kept})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -199,14 +200,19 @@ def push_layout(layout_dir: Path, name: str, dest_ref: str, *, all_platforms: bo
 
 
 def fetch_blob(ref_text: str, digest: str, dst: Path) -> None:
-    """Stream blob `digest` of ref's repository into `dst`, verifying its sha256."""
+    """Stream blob `digest` of ref's repository into `dst`, verifying its sha256.
+
+    Each call writes its own temp file (concurrent fetches of one blob, by threads or by
+    projects sharing a store, never write into each other's) and renames it into place."""
     ref = parse_ref(ref_text)
     url = f"{ref.base_url()}/blobs/{digest}"
     req = urllib.request.Request(url, headers={"Accept": "*/*"})
     h = hashlib.sha256()
-    tmp = dst.with_name(dst.name + ".partial")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name[:16]}.partial-")
+    tmp = Path(name)
     try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp, open(tmp, "wb") as out:
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp, os.fdopen(fd, "wb") as out:
             while chunk := resp.read(1 << 20):
                 h.update(chunk)
                 out.write(chunk)
@@ -214,10 +220,14 @@ def fetch_blob(ref_text: str, digest: str, dst: Path) -> None:
         tmp.unlink(missing_ok=True)
         raise ToolError(f"cannot fetch blob {digest} of {ref_text}: {exc}",
                         hint="start the registry with `gen infra up`") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     if "sha256:" + h.hexdigest() != digest:
         tmp.unlink(missing_ok=True)
         raise ToolError(f"blob {digest} of {ref_text} hashes to sha256:{h.hexdigest()}",
                         hint="the registry is serving wrong content")
+    os.chmod(tmp, 0o644)
     os.replace(tmp, dst)
 
 

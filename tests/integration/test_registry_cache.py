@@ -153,3 +153,36 @@ def test_pull_image_missing_tag_wrong_platform_and_index(registry: str, tmp_path
     reg.push_layout(index_layout.root, "img", f"{repo}:index", all_platforms=True)
     with pytest.raises(ToolError, match="not a single-platform image manifest"):
         reg.pull_image(f"{repo}:index", tmp_path / "idx-got", "t")
+
+
+def test_concurrent_fetches_of_one_blob_never_mix(registry: str, tmp_path: Path,
+                                                  tools: None) -> None:
+    """Threads of `gen build -j N` (or projects sharing a store) fetching the same base blob
+    into the same place: each writes its own temp file, so what lands is whole and right."""
+    import os
+    import threading
+
+    data = os.urandom(8 << 20)
+    layout = Layout.create(tmp_path / "oci")
+    layer = layout.put_bytes(data, MT_LAYER_TAR)
+    desc = layout.write_image([(layer, layer.digest)], {"config": {}}, "linux/amd64")
+    layout.tag(desc, "img")
+    ref = f"{registry}/gen-test-pull/big:blob"
+    reg.push_layout(layout.root, "img", ref, all_platforms=False)
+    dst = tmp_path / "store" / "sha256" / layer.hex
+    errors: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            reg.fetch_blob(ref, layer.digest, dst)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fetch) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert hashlib.sha256(dst.read_bytes()).hexdigest() == layer.hex
+    assert [p.name for p in dst.parent.iterdir()] == [layer.hex]  # no temp file left
