@@ -122,9 +122,12 @@ def _context_files(task_dir: Path) -> list[Path]:
 
 def input_key(task_dir: Path, vendored: Sequence[Vendored], *, platform: str, epoch: int,
               engine: str) -> str:
+    """The build's input key. It names the task too: each task's image is recorded, tagged
+    and pushed under its own name, so two tasks whose build contexts happen to be identical
+    never share (and race for) one cache entry."""
     h = hashlib.sha256()
-    h.update(f"gen-build-key/1\nnormalizer {NORMALIZER_VERSION}\nengine {engine}\n"
-             f"platform {platform}\nepoch {epoch}\n".encode())
+    h.update(f"gen-build-key/2\ntask {task_dir.name}\nnormalizer {NORMALIZER_VERSION}\n"
+             f"engine {engine}\nplatform {platform}\nepoch {epoch}\n".encode())
     for p in _context_files(task_dir):
         rel = p.relative_to(task_dir).as_posix()
         mode = "755" if os.access(p, os.X_OK) else "644"

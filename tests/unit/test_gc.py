@@ -244,3 +244,4 @@ def test_not_a_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["gc", "--project", str(tmp_path)]) == 2
     assert "not a gen project (no gen.yaml)" in capsys.readouterr().err
     assert not (tmp_path / ".gen").exists()
+
