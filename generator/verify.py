@@ -25,16 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.build import Conditions, build_task_image
+from generator.build import Conditions, build_task_image, input_key, vendored_files
 from generator.cas import Store, default_store
 from generator.engines import Engine, get_engine
 from generator.errors import ToolError
 from generator.fetch import artifact_names
 from generator.fsutil import atomic_write
 from generator.imagediff import ImageDiff, compare_flattened, compare_images
-from generator.lockfiles import read_lockset
+from generator.images import BuiltImage, load_images
+from generator.lockfiles import LockSet, read_lockset
 from generator.oci import Layout
-from generator.spec import Task, load_project, select_tasks
+from generator.spec import Project, Task, load_project, select_tasks
 
 __all__ = ["CONDITIONS_A", "CONDITIONS_B", "TaskVerdict", "VerifyResult", "verify_project"]
 
@@ -65,6 +66,18 @@ class TaskVerdict:
     normalized_b: dict[str, Any] = field(default_factory=dict)
     diff: ImageDiff | None = None
     same_filesystem_only: bool = False  # --cross-engine: same files + runtime config, not digest
+    # the image .gen/build/images.json records for the task (what validate, release and export
+    # use; built earlier or pulled from the registry cache): checked against these builds when
+    # it was made from the same input key with the same engine
+    recorded: dict[str, Any] | None = None
+
+    @property
+    def recorded_ok(self) -> bool:
+        return self.recorded is None or self.recorded.get("matches") is not False
+
+    @property
+    def ok(self) -> bool:
+        return self.identical and self.recorded_ok
 
     def to_json(self) -> dict[str, Any]:
         return {"task": self.task, "identical": self.identical,
@@ -74,7 +87,8 @@ class TaskVerdict:
                 "engine_b": self.engine_b, "seconds": self.seconds,
                 "normalized_a": self.normalized_a, "normalized_b": self.normalized_b,
                 "same_filesystem_only": self.same_filesystem_only,
-                "diff": self.diff.to_json() if self.diff else None}
+                "diff": self.diff.to_json() if self.diff else None,
+                "recorded": self.recorded}
 
 
 @dataclass
@@ -85,11 +99,43 @@ class VerifyResult:
 
     @property
     def ok(self) -> bool:
-        return all(v.identical for v in self.verdicts)
+        return all(v.ok for v in self.verdicts)
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "conditions": self.conditions, "seconds": round(self.seconds, 3),
                 "tasks": {v.task: v.to_json() for v in self.verdicts}}
+
+
+def _check_recorded(image: BuiltImage | None, task: Task, project: Project, engine_id: str,
+                    built: str, locks: LockSet, names: dict[str, str],
+                    store: Store) -> dict[str, Any] | None:
+    """Does the image images.json records for `task` match what was just built?
+
+    Only comparable when it was built from the same input key (the same inputs) with the same
+    engine: then a different digest means the image in use is not what these inputs build (a
+    poisoned registry cache, a tampered layout or cache record) and the task fails. Otherwise
+    the reason it was not compared is reported (stale: run `gen build`).
+    """
+    if image is None:
+        return None
+    out: dict[str, Any] = {"digest": image.digest, "key": image.key, "engine": image.engine,
+                           "matches": None}
+    if image.engine != engine_id:
+        out["why"] = f"built with {image.engine}, verified with {engine_id}: not comparable"
+        return out
+    cfg = project.config
+    key = input_key(cfg.path / "dataset" / task.id, vendored_files(task, locks, names, store),
+                    platform=cfg.platforms[0], epoch=cfg.source_date_epoch, engine=engine_id)
+    if key != image.key:
+        out["why"] = "built from other inputs than the current ones (stale: run `gen build`)"
+        return out
+    out["matches"] = image.digest == built
+    if not out["matches"]:
+        out["why"] = (f"the recorded image {image.digest} is not what these inputs build "
+                      f"({built}): it came from a registry cache or a build this one does not "
+                      "reproduce (fix: gen build --rebuild, and check who pushes to the "
+                      "registry)")
+    return out
 
 
 def _other_engine(name: str, state: Path) -> Engine:
@@ -121,6 +167,7 @@ def verify_project(project_dir: Path, *, only: Sequence[str] | None = None,
     engine_b = _other_engine(engine_a.name, root / ".gen" / "build") if cross_engine \
         else engine_a
     id_a, id_b = engine_a.version(), engine_b.version()
+    images = load_images(root)
     verdicts: list[TaskVerdict] = []
     for task in tasks:
         with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{task.id}-a-", dir=state) as ta, \
@@ -163,6 +210,8 @@ def verify_project(project_dir: Path, *, only: Sequence[str] | None = None,
                                   times, sa.summary(), sb.summary(),
                                   None if diff.identical else diff,
                                   same_filesystem_only=bool(same_fs) and da.digest != db.digest)
+            verdict.recorded = _check_recorded(images.get(task.id), task, project, id_a,
+                                               da.digest, locks, names, store)
             verdicts.append(verdict)
             if keep is not None:
                 for side, w in (("a", wa), ("b", wb)):

@@ -75,8 +75,15 @@ def run(args: argparse.Namespace) -> Report:
             report.say(f"DIFFERS       {v.task} ({eng}):")
             if v.diff is not None:
                 report.lines += ["  " + ln for ln in v.diff.text(limit=args.limit)]
+        rec = v.recorded
+        if rec is not None and rec["matches"] is False:
+            report.say(f"  RECORDED IMAGE DIFFERS: {rec['why']}")
+        elif rec is not None and rec["matches"] is None:
+            report.say(f"  the image in .gen/build/images.json was not compared: {rec['why']}")
     n_bad = sum(1 for v in result.verdicts if not v.identical)
+    n_rec = sum(1 for v in result.verdicts if not v.recorded_ok)
     report.say(f"verify-reproducible: {len(result.verdicts) - n_bad} of {len(result.verdicts)} "
                f"tasks byte-identical in {result.seconds:.1f}s"
-               + (f"; {n_bad} differ (fix: see the diff above)" if n_bad else ""))
+               + (f"; {n_bad} differ (fix: see the diff above)" if n_bad else "")
+               + (f"; {n_rec} recorded image(s) are not what the inputs build" if n_rec else ""))
     return report

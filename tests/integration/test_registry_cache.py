@@ -13,12 +13,18 @@ import pytest
 
 from generator import build as build_mod
 from generator import registry as reg
+from generator import verify as verify_mod
 from generator.build import build_project, cache_tag, known_base_layers
 from generator.cas import Store, default_store
 from generator.engines import available_engines
 from generator.errors import ToolError
+from generator.fetch import artifact_names
+from generator.fsutil import link_or_copy
 from generator.images import load_images
+from generator.lockfiles import read_lockset
 from generator.oci import MT_CONFIG, MT_LAYER_TAR, Layout
+from generator.spec import load_project
+from generator.verify import verify_project
 from tests.integration.conftest import REPO, copy_example, need, run_gen
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -101,7 +107,7 @@ def test_an_image_built_elsewhere_is_pulled_not_rebuilt(
         build_project(d, only=[TASK], engine_name="buildah", registry_cache=False)
     with pytest.raises(AssertionError, match="registry cache holds"):
         build_project(b, only=[TASK], engine_name="buildah", rebuild=True)
-    # and without pushing, gen never talks to the registry
+    # and without pushing, the registry cache is neither read nor written
     with pytest.raises(AssertionError, match="registry cache holds"):
         build_project(d, only=[TASK], engine_name="buildah", push=False)
 
@@ -186,3 +192,55 @@ def test_concurrent_fetches_of_one_blob_never_mix(registry: str, tmp_path: Path,
     assert not errors
     assert hashlib.sha256(dst.read_bytes()).hexdigest() == layer.hex
     assert [p.name for p in dst.parent.iterdir()] == [layer.hex]  # no temp file left
+
+
+def test_verify_catches_a_poisoned_registry_cache(base_image: str, gen_cas: Path,
+                                                  tmp_path: Path) -> None:
+    """A hit trusts whoever pushed the tag; verify-reproducible is the backstop: it rebuilds
+    from scratch and fails when the image in use is not what the inputs build."""
+    why = available_engines(REPO / ".gen" / "build").get("buildah")
+    need(why is None, f"engine buildah is not usable: {why}")
+    a = _fetched_copy(tmp_path / "a")
+    _, [good] = build_project(a, only=[TASK], engine_name="buildah")
+    tag = f"{good.image.repository}:{cache_tag(good.image.key)}"
+    # the poison: the same image plus one empty layer, pushed under the key's tag
+    src = Layout.open(a / good.image.layout)
+    img = src.image(TASK)
+    poison = Layout.create(tmp_path / "poison")
+    for d in img.layers:
+        link_or_copy(src.blob_path(d.digest), poison.blob_path(d.digest))
+    extra = poison.put_bytes(b"\0" * 1024, MT_LAYER_TAR)
+    config = {k: v for k, v in img.config.items() if k != "rootfs"}
+    bad = poison.write_image([*zip(img.layers, img.diff_ids, strict=True),
+                              (extra, extra.digest)], config, "linux/amd64")
+    poison.tag(bad, TASK)
+    reg.push_layout(poison.root, TASK, tag, all_platforms=False)
+    try:
+        e = _fetched_copy(tmp_path / "e")
+        _, [pulled] = build_project(e, only=[TASK], engine_name="buildah")
+        assert pulled.cache == "registry" and pulled.image.digest == bad.digest
+        result = verify_project(e, only=[TASK], engine_name="buildah")
+        [v] = result.verdicts
+        assert v.identical and v.digest_a == good.image.digest  # the inputs build the good one
+        assert v.recorded is not None and v.recorded["matches"] is False
+        assert "is not what these inputs build" in v.recorded["why"] and not result.ok
+        report = json.loads((e / ".gen/verify/report.json").read_text())
+        assert report["ok"] is False and report["tasks"][TASK]["recorded"]["matches"] is False
+    finally:
+        reg.push_layout(a / good.image.layout, TASK, tag, all_platforms=False)
+    assert reg.resolve(tag).digest == good.image.digest
+    # the same check on project a: its recorded image is the one the inputs build ...
+    project, locks = load_project(a), read_lockset(a)
+    task = next(t for t in project.tasks if t.id == TASK)
+    names, store = artifact_names(a), default_store(a)
+    check = verify_mod._check_recorded(good.image, task, project, good.image.engine,
+                                       v.digest_a, locks, names, store)
+    assert check is not None and check["matches"] is True
+    # ... and once an input changes, the record is stale: not compared, not a failure
+    (a / "dataset" / TASK / "files" / "app" / "sample.log").write_text("changed\n")
+    check = verify_mod._check_recorded(good.image, task, project, good.image.engine,
+                                       v.digest_a, locks, names, store)
+    assert check is not None and check["matches"] is None and "stale" in check["why"]
+    other = verify_mod._check_recorded(good.image, task, project, "docker 1", v.digest_a,
+                                       locks, names, store)
+    assert other is not None and other["matches"] is None and "not comparable" in other["why"]
