@@ -96,7 +96,7 @@ class _Plan:
         self.skipped: list[tuple[str, str]] = []
         self.mounts = _mount_points()
         self.links: dict[tuple[int, int], list[int]] = {}  # inode -> [size, nlink, removed]
-        self.sizes: list[list[tuple[int, int]]] = []
+        self.inodes: list[list[tuple[int, int]]] = []  # per item
 
     def rel(self, path: Path) -> str:
         try:
@@ -118,11 +118,11 @@ class _Plan:
             entry[2] += 1
             inodes.append(key)
         self.items.append((kind, path))
-        self.sizes.append(inodes)
+        self.inodes.append(inodes)
 
     def removals(self) -> list[Removal]:
         out = []
-        for (kind, path), inodes in zip(self.items, self.sizes, strict=True):
+        for (kind, path), inodes in zip(self.items, self.inodes, strict=True):
             freed = 0
             for key in inodes:
                 size, nlink, removed = self.links[key]
