@@ -45,6 +45,7 @@ from generator.manifest import (
     parse_manifest,
     sha256_hex,
 )
+from generator.preflight import Preflight, preflight
 from generator.sign import (
     PAYLOAD_TYPE,
     PrivateKey,
@@ -84,6 +85,7 @@ class ReleaseResult:
     bundle: Path | None
     signer: SignerInfo | None
     reports: list[str] = field(default_factory=list)
+    preflight: Preflight | None = None
 
 
 @dataclass
@@ -186,12 +188,22 @@ SignFn = Callable[[bytes], tuple[bytes, SignerInfo]]
 
 def make_release(project: Path, out: Path, *, sign: str, key: PrivateKey | None = None,
                  trust_config: Any = None, identity_token: str | None = None,
-                 env: Mapping[str, str] | None = None) -> ReleaseResult:
-    """Hash the dataset, write the archive and manifest, sign the Statement, rename into place.
+                 env: Mapping[str, str] | None = None,
+                 allow: Sequence[str] = ()) -> ReleaseResult:
+    """Check the release is consistent (`generator.preflight`; `allow` waives checks), hash
+    the dataset, write the archive and manifest, sign the Statement, rename into place.
 
     `sign` is 'keyless' (needs `trust_config` and `identity_token`), 'key' (needs `key`) or
-    'none'. Signing happens before anything is visible at `out`.
+    'none'. Signing happens before anything is visible at `out`; a failed check (exit 1)
+    signs and writes nothing.
     """
+    checked = preflight(project, allow=allow)
+    if not checked.ok:
+        n = sum(len(p) for p in checked.problems.values())
+        lines = checked.lines()
+        raise CheckFailed(f"not released, the release would not be one consistent set: "
+                          f"{lines[0]}" + (f" (and {n - 1} more)" if n > 1 else "")
+                          + "; fix it, or waive the check with --allow", lines)
     manifest, archive, dataset = collect_manifest(project)
     _check_out(out, project, dataset)
     mbytes = manifest.to_bytes()
@@ -229,7 +241,7 @@ def make_release(project: Path, out: Path, *, sign: str, key: PrivateKey | None 
         images=sum(len(p) for p in manifest.images.values()), archive=manifest.archive["name"],
         archive_sha256=manifest.archive["sha256"], sign=sign,
         bundle=out / BUNDLE_NAME if bundle is not None else None, signer=signer,
-        reports=sorted(manifest.reports))
+        reports=sorted(manifest.reports), preflight=checked)
 
 
 # --------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import CheckFailed, InputError, UsageError
+from generator.fetch import NAMES_FILE, artifact_names
 from generator.fsutil import atomic_write
 from generator.images import IMAGES_FILE, BuiltImage, parse_images, save_images
 from generator.spec import discover_tasks
@@ -152,6 +153,8 @@ def merge_shards(project: Path, shards: Sequence[Path]) -> MergeResult:
     built_by: dict[str, Path] = {}
     reports: dict[str, list[tuple[Path, dict[str, Any]]]] = {k: [] for k in REPORTS}
     result = MergeResult(images=0, reports={}, layouts_copied=0)
+    # the file names of fetched artifacts (gen build and the release check need the wheels')
+    names: dict[str, str] = dict(artifact_names(project))
     for shard in shards:
         gen = _gen_dir(Path(shard))
         path = gen / "build" / "images.json"
@@ -174,6 +177,10 @@ def merge_shards(project: Path, shards: Sequence[Path]) -> MergeResult:
         for kind, rel in REPORTS.items():
             if (gen / rel).is_file():
                 reports[kind].append((gen / rel, _read_json(gen / rel)))
+        shard_names = gen / NAMES_FILE.relative_to(".gen")
+        if shard_names.is_file():
+            for hexd, name in _read_json(shard_names).items():
+                names.setdefault(str(hexd), str(name))
     missing = sorted(project_tasks - images.keys())
     if missing:
         problems.append(f"{len(missing)} task(s) have no image in any shard: "
@@ -209,6 +216,9 @@ def merge_shards(project: Path, shards: Sequence[Path]) -> MergeResult:
         tmp.rename(dest)
         result.layouts_copied += 1
     save_images(project, images)
+    if names:
+        atomic_write(project / NAMES_FILE, (json.dumps(dict(sorted(names.items())), indent=1)
+                                            + "\n").encode())
     for kind, merged in merged_reports.items():
         atomic_write(project / ".gen" / REPORTS[kind],
                      (json.dumps(merged, indent=2, sort_keys=True) + "\n").encode())

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import UsageError
+from generator.preflight import CHECKS
 from generator.release import make_release
 from generator.report import Report
 from generator.sign import load_private_key, load_signing_config, resolve_identity_token
@@ -17,7 +18,10 @@ def register(sub: Any) -> None:
 
     p: argparse.ArgumentParser = sub.add_parser(
         "release", help="write a signed manifest of the dataset, its images and an archive",
-        description="Hash every file of dataset/, every built image digest, the lockfiles and "
+        description="First check that the release is one consistent set (lockfiles/ and "
+        "dataset/ current, every task's image built from the current inputs, validated and "
+        "verified reproducible; exit 1 and nothing written otherwise). Then hash every file "
+        "of dataset/, every built image digest, the lockfiles and "
         "the validation/reproducibility reports into manifest.json (RFC 8785), sign an in-toto "
         "Statement (SLSA provenance v1) over it as a Sigstore bundle, and write a deterministic "
         "archive of the dataset beside it. Everything is written to a temp directory and "
@@ -36,6 +40,12 @@ def register(sub: Any) -> None:
                         "$SIGSTORE_IDENTITY_TOKEN, then the CI's ambient credentials)")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="release directory, outside dataset/ (e.g. release)")
+    p.add_argument("--allow", action="append", default=[], metavar="WHAT",
+                   choices=(*CHECKS.values(), "all"),
+                   help="waive one of the checks made before signing (repeatable): "
+                        "stale-locks, stale-dataset, stale-images, unvalidated, unverified, "
+                        "or all. By default lockfiles/, dataset/ and every image must be "
+                        "current and every image validated and verified reproducible")
     p.set_defaults(handler=run, busy="shared")
 
 
@@ -54,7 +64,7 @@ def run(args: argparse.Namespace) -> Report:
     elif args.trust_config or args.identity_token:
         raise UsageError("--trust-config and --identity-token are only for --sign keyless")
     res = make_release(project, Path(args.out), sign=args.sign, key=key, trust_config=trust,
-                       identity_token=token)
+                       identity_token=token, allow=args.allow)
     report = Report("release")
     report.data = {
         "out": str(res.out), "manifest": str(res.out / "manifest.json"),
@@ -62,10 +72,16 @@ def run(args: argparse.Namespace) -> Report:
         "archive": str(res.out / res.archive), "archive_sha256": res.archive_sha256,
         "sign": res.sign, "bundle": str(res.bundle) if res.bundle else None,
         "signer": res.signer.to_json() if res.signer else None, "reports": res.reports,
+        "checks": res.preflight.to_json() if res.preflight else None,
     }
     report.say(f"manifest {res.out / 'manifest.json'}: {res.files} files, {res.images} image "
                f"digest{'s' if res.images != 1 else ''} (sha256 {res.manifest_sha256[:16]}…)")
     report.say(f"archive  {res.out / res.archive} ({res.archive_sha256[:23]}…)")
+    if res.preflight is not None:
+        passed = [c for c in CHECKS if c not in res.preflight.waived]
+        report.say("checked  " + (", ".join(passed) or "nothing")
+                   + (f" (waived: {', '.join(res.preflight.waived)})"
+                      if res.preflight.waived else ""))
     if res.bundle and res.signer:
         who = (f"{res.signer.identity} ({res.signer.issuer}), Rekor log index "
                f"{res.signer.log_index}" if res.signer.mode == "keyless"

@@ -52,7 +52,13 @@ class Run:
 
 
 def gen(*argv: str) -> Run:
-    """Run the real gen CLI in-process; capture exit code, stdout and stderr."""
+    """Run the real gen CLI in-process; capture exit code, stdout and stderr.
+
+    `gen release` gets `--allow all`: the projects here are a dataset/ without task specs,
+    made to test hashing, signing and verifying; the checks `gen release` makes before
+    signing (specs, images, reports) are tested in tests/unit/test_preflight.py."""
+    if argv[:1] == ("release",) and "--allow" not in argv:
+        argv = (*argv, "--allow", "all")
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         try:

@@ -150,6 +150,24 @@ def test_merge_two_shards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert verify["ok"] is True and len(verify["tasks"]) == 3
 
 
+def test_merge_joins_the_fetched_file_names(tmp_path: Path) -> None:
+    """Each shard fetched its tasks' artifacts; the merged project knows every file name
+    (recomputing a wheel task's input key needs it: gen release checks the images)."""
+    project = _project(tmp_path / "p")
+    (project / ".gen" / "fetch").mkdir(parents=True)
+    (project / ".gen" / "fetch" / "names.json").write_text(json.dumps({"00": "old.deb"}))
+    a = _shard_dir(tmp_path / "a", ["alpha", "gamma"])
+    b = _shard_dir(tmp_path / "b", ["beta"])
+    for gen, names in ((a, {"aa": "x-1.0-py3-none-any.whl", "cc": "c.deb"}),
+                       (b, {"bb": "y.tar.gz", "cc": "c.deb"})):
+        (gen / "fetch").mkdir()
+        (gen / "fetch" / "names.json").write_text(json.dumps(names))
+    assert main(["merge-shards", "--project", str(project), str(a), str(b)]) == 0
+    merged = json.loads((project / ".gen" / "fetch" / "names.json").read_text())
+    assert merged == {"00": "old.deb", "aa": "x-1.0-py3-none-any.whl", "bb": "y.tar.gz",
+                      "cc": "c.deb"}
+
+
 def test_a_failed_shard_makes_the_merged_report_fail(tmp_path: Path) -> None:
     project = _project(tmp_path / "p")
     a = _shard_dir(tmp_path / "a", ["alpha", "gamma"], validate={})

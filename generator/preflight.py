@@ -1,0 +1,175 @@
+"""What `gen release` checks before it signs anything: that the release is one consistent set.
+
+A signature says "these files and these images, validated and reproducible". That is only
+true when every piece was made from the same inputs, so before signing:
+
+- `lock`: `lockfiles/` matches the specs (`gen lock --check`, offline);
+- `render`: `dataset/` is byte for byte what the specs, templates and locks render
+  (`gen render --check`, in memory);
+- `images`: every task has an image in `.gen/build/images.json`, built from the current
+  inputs: its input key, recomputed with the engine it records, is the key it was built under;
+- `validate`: `.gen/validate/report.json` passed, covers every task, and validated exactly
+  the images being released (same digests);
+- `verify`: `.gen/verify/report.json` passed (every task byte-identical, no recorded image
+  differing), covers every task, and its digest is the released image's.
+
+Each check can be waived (`gen release --allow unverified`, `stale-locks`, `stale-dataset`,
+`stale-images`, `unvalidated`, or `all`), and the release report says which were waived.
+Nothing here touches the network or an engine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator.build import input_key, vendored_files
+from generator.cas import default_store
+from generator.errors import GenError, UsageError
+from generator.fetch import artifact_names
+from generator.images import load_images
+from generator.lock import stale_locks
+from generator.lockfiles import read_lockset
+from generator.render import render
+from generator.spec import load_project
+
+__all__ = ["CHECKS", "Preflight", "preflight"]
+
+# check name -> the word `--allow` takes to waive it
+CHECKS = {"lock": "stale-locks", "render": "stale-dataset", "images": "stale-images",
+          "validate": "unvalidated", "verify": "unverified"}
+SHOWN = 5  # problems listed per check (the JSON report has them all)
+
+
+@dataclass
+class Preflight:
+    problems: dict[str, list[str]] = field(default_factory=dict)  # check -> problems
+    waived: list[str] = field(default_factory=list)  # checks skipped by --allow
+
+    @property
+    def ok(self) -> bool:
+        return not any(self.problems.values())
+
+    def lines(self) -> list[str]:
+        out = []
+        for check, probs in self.problems.items():
+            for p in probs[:SHOWN]:
+                out.append(f"{check}: {p}")
+            if len(probs) > SHOWN:
+                out.append(f"{check}: ... and {len(probs) - SHOWN} more")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "problems": self.problems, "waived": self.waived}
+
+
+def _report(project: Path, rel: str, kind: str) -> dict[str, Any] | None:
+    path = project / rel
+    if not path.is_file():
+        return None
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except ValueError as exc:
+        raise GenError(f"{rel} is not JSON ({exc})", hint=f"run `gen {kind}` again") from exc
+    return data
+
+
+def _digest_of(ref: str) -> str:
+    return ref.rsplit("@", 1)[-1] if "@" in ref else ""
+
+
+def preflight(project_dir: Path, *, allow: Iterable[str] = ()) -> Preflight:
+    """Run every check not waived in `allow` (names: the values of CHECKS)."""
+    allowed = set(allow)
+    if "all" in allowed:
+        allowed = set(CHECKS.values())
+    unknown = allowed - set(CHECKS.values())
+    if unknown:
+        raise UsageError(f"unknown --allow {', '.join(sorted(unknown))}",
+                         hint=f"use one of {', '.join(CHECKS.values())} or all")
+    result = Preflight(waived=[c for c, word in CHECKS.items() if word in allowed])
+    todo = [c for c in CHECKS if c not in result.waived]
+    if not todo:
+        return result
+    project = load_project(Path(project_dir))
+    root = project.root
+    tasks = [t.id for t in project.tasks]
+    images = load_images(root)
+    fix = {"lock": "run `gen lock`", "render": "run `gen render`",
+           "images": "run `gen build`", "validate": "run `gen validate`",
+           "verify": "run `gen verify-reproducible`"}
+
+    def problem(check: str, text: str) -> None:
+        result.problems.setdefault(check, []).append(text)
+
+    if "lock" in todo:
+        for line in stale_locks(project):
+            problem("lock", f"{line} ({fix['lock']})")
+    if "render" in todo:
+        try:
+            check = render(root, check=True, jobs=None)
+        except GenError as exc:
+            problem("render", f"the specs do not render: {exc.one_line()}")
+        else:
+            for rel in check.written:
+                problem("render", f"dataset/{rel} differs from what the specs render "
+                        f"({fix['render']})")
+            for rel in check.removed:
+                problem("render", f"dataset/{rel} is not rendered from any spec "
+                        f"({fix['render']})")
+    if "images" in todo:
+        locks, store = read_lockset(root), default_store(root)
+        try:
+            names = artifact_names(root)
+        except GenError:
+            names = {}
+        for task in project.tasks:
+            img = images.get(task.id)
+            if img is None:
+                problem("images", f"task '{task.id}' has no image ({fix['images']})")
+                continue
+            try:
+                key = input_key(root / "dataset" / task.id,
+                                vendored_files(task, locks, names, store),
+                                platform=project.config.platforms[0],
+                                epoch=project.config.source_date_epoch, engine=img.engine)
+            except GenError as exc:
+                problem("images", f"task '{task.id}': cannot recompute its input key: "
+                        f"{exc.one_line()}")
+                continue
+            if key != img.key:
+                problem("images", f"task '{task.id}': its image {img.digest[:19]} was built "
+                        f"from other inputs than the current ones ({fix['images']})")
+    for kind, rel, word in (("validate", ".gen/validate/report.json", "validated"),
+                            ("verify", ".gen/verify/report.json", "verified")):
+        if kind not in todo:
+            continue
+        rep = _report(root, rel, kind if kind == "validate" else "verify-reproducible")
+        if rep is None:
+            problem(kind, f"no {rel}: the images were not {word} ({fix[kind]}, or "
+                    f"--allow {CHECKS[kind]})")
+            continue
+        entries: dict[str, Any] = rep.get("tasks") or {}
+        missing = [t for t in tasks if t not in entries]
+        if missing:
+            problem(kind, f"{len(missing)} task(s) not {word}: {', '.join(missing[:SHOWN])} "
+                    f"({fix[kind]})")
+        for t in tasks:
+            entry, img = entries.get(t), images.get(t)
+            if entry is None:
+                continue
+            if kind == "validate":
+                got, ok = _digest_of(str(entry.get("image", ""))), bool(entry.get("ok"))
+            else:
+                got = str(entry.get("digest_a", ""))
+                rec = entry.get("recorded") or {}
+                ok = bool(entry.get("identical")) and rec.get("matches") is not False
+            if not ok:
+                problem(kind, f"task '{t}' failed {kind} ({rel})")
+            elif img is not None and got != img.digest:
+                problem(kind, f"task '{t}': {rel} is for image {got[:19] or '?'}, not the "
+                        f"released {img.digest[:19]} ({fix[kind]})")
+    return result
