@@ -62,6 +62,7 @@ __all__ = [
     "REPORTS",
     "ReleaseResult",
     "VerifyResult",
+    "check_release",
     "collect_manifest",
     "make_release",
     "verify_release",
@@ -186,6 +187,18 @@ def _swap_into_place(tmp: Path, out: Path) -> None:
 SignFn = Callable[[bytes], tuple[bytes, SignerInfo]]
 
 
+def check_release(project: Path, *, allow: Sequence[str] = ()) -> Preflight:
+    """The checks `make_release` makes before signing; CheckFailed (exit 1) on a problem."""
+    checked = preflight(project, allow=allow)
+    if not checked.ok:
+        n = sum(len(p) for p in checked.problems.values())
+        lines = checked.lines()
+        raise CheckFailed(f"not released, the release would not be one consistent set: "
+                          f"{lines[0]}" + (f" (and {n - 1} more)" if n > 1 else "")
+                          + "; fix it, or waive the check with --allow", lines)
+    return checked
+
+
 def make_release(project: Path, out: Path, *, sign: str, key: PrivateKey | None = None,
                  trust_config: Any = None, identity_token: str | None = None,
                  env: Mapping[str, str] | None = None,
@@ -197,13 +210,7 @@ def make_release(project: Path, out: Path, *, sign: str, key: PrivateKey | None 
     'none'. Signing happens before anything is visible at `out`; a failed check (exit 1)
     signs and writes nothing.
     """
-    checked = preflight(project, allow=allow)
-    if not checked.ok:
-        n = sum(len(p) for p in checked.problems.values())
-        lines = checked.lines()
-        raise CheckFailed(f"not released, the release would not be one consistent set: "
-                          f"{lines[0]}" + (f" (and {n - 1} more)" if n > 1 else "")
-                          + "; fix it, or waive the check with --allow", lines)
+    checked = check_release(project, allow=allow)
     manifest, archive, dataset = collect_manifest(project)
     _check_out(out, project, dataset)
     mbytes = manifest.to_bytes()

@@ -8,7 +8,7 @@ from typing import Any
 
 from generator.errors import UsageError
 from generator.preflight import CHECKS
-from generator.release import make_release
+from generator.release import check_release, collect_manifest, make_release
 from generator.report import Report
 from generator.sign import load_private_key, load_signing_config, resolve_identity_token
 
@@ -38,8 +38,13 @@ def register(sub: Any) -> None:
     p.add_argument("--identity-token", metavar="TOKEN|@FILE",
                    help="keyless: the OIDC token (default: $GEN_IDENTITY_TOKEN, "
                         "$SIGSTORE_IDENTITY_TOKEN, then the CI's ambient credentials)")
-    p.add_argument("--out", required=True, metavar="DIR",
-                   help="release directory, outside dataset/ (e.g. release)")
+    p.add_argument("--out", metavar="DIR",
+                   help="release directory, outside dataset/ (e.g. release); required unless "
+                        "--dry-run")
+    p.add_argument("--dry-run", action="store_true",
+                   help="only make the checks and hash what would be released: exit 0 when "
+                        "a release would be made, 1 (with every problem) when not; writes "
+                        "and signs nothing")
     p.add_argument("--allow", action="append", default=[], metavar="WHAT",
                    choices=(*CHECKS.values(), "all"),
                    help="waive one of the checks made before signing (repeatable): "
@@ -49,8 +54,28 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run, busy="shared")
 
 
+def _dry_run(project: Path, allow: list[str]) -> Report:
+    checked = check_release(project, allow=allow)
+    manifest, _archive, _dataset = collect_manifest(project)
+    report = Report("release")
+    n_images = sum(len(p) for p in manifest.images.values())
+    report.data = {"dry_run": True, "files": len(manifest.files), "images": n_images,
+                   "reports": sorted(manifest.reports), "checks": checked.to_json()}
+    passed = [c for c in CHECKS if c not in checked.waived]
+    report.say(f"release --dry-run: a release would hold {len(manifest.files)} files and "
+               f"{n_images} image digest{'s' if n_images != 1 else ''}; checked "
+               + (", ".join(passed) or "nothing")
+               + (f" (waived: {', '.join(checked.waived)})" if checked.waived else ""))
+    return report
+
+
 def run(args: argparse.Namespace) -> Report:
     project = Path(args.project)
+    if args.dry_run:
+        return _dry_run(project, args.allow)
+    if not args.out:
+        raise UsageError("gen release needs --out DIR", hint="e.g. --out release, or --dry-run "
+                         "to only check")
     key = trust = token = None
     if args.sign == "key":
         if not args.key:

@@ -156,3 +156,20 @@ def test_missing_reports_and_allow_all(project: Path, capsys: pytest.CaptureFixt
     assert _release(project, capsys)[0] == 2
     code, out = _release(project, capsys, "--allow", "all")
     assert code == 0 and "checked  nothing (waived: lock, render, images, validate, verify)" in out
+
+
+def test_dry_run_checks_and_writes_nothing(project: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["release", "--project", str(project), "--dry-run", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["dry_run"] is True and data["checks"]["ok"] is True
+    assert data["images"] == 2 and data["reports"] == ["validate", "verify"]
+    assert not (project.parent / "rel").exists()
+    (project / ".gen" / "validate" / "report.json").unlink()
+    assert main(["release", "--project", str(project), "--dry-run"]) == 1
+    assert "no .gen/validate/report.json" in capsys.readouterr().err
+    assert main(["release", "--project", str(project), "--dry-run", "--allow",
+                 "unvalidated"]) == 0
+    assert "checked lock, render, images, verify (waived: validate)" in capsys.readouterr().out
+    assert main(["release", "--project", str(project), "--sign", "none"]) == 2
+    assert "needs --out DIR" in capsys.readouterr().err
