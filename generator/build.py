@@ -77,6 +77,7 @@ class BuildOutcome:
     seconds: float
     stats: dict[str, Any] = field(default_factory=dict)
     cache: str | None = None  # where a cached image came from: "local" or "registry"
+    warning: str | None = None  # e.g. a registry cache entry that could not be used
 
 
 @dataclass(frozen=True)
@@ -333,9 +334,14 @@ def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
         repository = f"{repo_base}/{task.id}" if repo_base else f"localhost/gen/{task.id}"
         rec = None if rebuild else _cache_record(root, key)
         source = "local" if rec is not None else None
+        warning = None
         if rec is None and not rebuild and registry_cache and push and repo_base:
-            rec = _pull_cached(root, state, task, key, repository,
-                               project.config.platforms[0], engine_id, store)
+            try:
+                rec = _pull_cached(root, state, task, key, repository,
+                                   project.config.platforms[0], engine_id, store)
+            except ToolError as exc:  # a bad entry is a miss: built here, its tag replaced
+                warning = (f"the registry cache entry {repository}:{cache_tag(key)} was not "
+                           f"used ({exc.one_line()}); built here, and the push replaces it")
             source = "registry" if rec is not None else None
         cached = rec is not None
         if rec is None:
@@ -372,12 +378,21 @@ def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
         if progress:
             progress(1)
         return BuildOutcome(task.id, image, cached, time.perf_counter() - t0,
-                            rec.get("normalize", {}), source)
+                            rec.get("normalize", {}), source, warning)
 
+    errors: list[BaseException] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for outcome in pool.map(one, tasks):
+        futures = [pool.submit(one, task) for task in tasks]
+        for future in futures:
+            try:
+                outcome = future.result()
+            except BaseException as exc:  # the others still finish and are recorded
+                errors.append(exc)
+                continue
             outcomes.append(outcome)
             images[outcome.task] = outcome.image
     ids = {t.id for t in project.tasks}
     save_images(root, {k: v for k, v in images.items() if k in ids})
+    if errors:
+        raise errors[0]
     return engine_id, outcomes

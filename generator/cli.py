@@ -85,13 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> Report:
     """The command's handler, under the project's lock when it works on a project's .gen/
-    (`busy` = "shared" for most, "exclusive" for gen gc; see fsutil.project_lock)."""
+    (`busy` = "shared" for most, "exclusive" for gen gc, "snapshot" for gen release; see
+    fsutil.project_lock)."""
     busy = getattr(args, "busy", None)
     project = Path(getattr(args, "project", "."))
     if busy is None or not (project / "gen.yaml").is_file():
         return args.handler(args)  # type: ignore[no-any-return]
     try:
-        with project_lock(project, exclusive=busy == "exclusive"):
+        with project_lock(project, busy):
             return args.handler(args)  # type: ignore[no-any-return]
     except ProjectBusy as exc:
         raise ToolError(f"another gen command is working on {project} (it holds {exc})",

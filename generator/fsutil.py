@@ -7,8 +7,10 @@ import fcntl
 import os
 import shutil
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 __all__ = ["ProjectBusy", "atomic_write", "current_umask", "decode_text", "link_or_copy",
            "project_lock", "read_file", "read_file_stat", "read_text", "walk_files",
@@ -21,33 +23,49 @@ class ProjectBusy(Exception):
     """The project's exclusive lock is taken: another gen command works on it."""
 
 
+LockMode = Literal["shared", "exclusive", "snapshot"]
+
+
 @contextlib.contextmanager
-def project_lock(project: Path, *, exclusive: bool) -> Iterator[None]:
+def project_lock(project: Path, mode: LockMode) -> Iterator[None]:
     """Hold `<project>/.gen/busy.lock` (flock) while a command works on the project.
 
-    Commands that read or write `.gen/` hold it shared, so they run side by side; `gen gc`
-    holds it exclusive, so it never deletes what a running command is using. Exclusive does
-    not wait (ProjectBusy); shared waits for a running gc, saying so once. The kernel drops
-    the lock when the process ends, however it ends. A project whose `.gen/` cannot be
-    written (a read-only checkout) is worked on without the lock: gc cannot run there either.
+    - "shared": commands that read or write `.gen/` run side by side; they wait while a
+      gc or a release holds the lock exclusively (saying so once). A project without `.gen/`
+      yet is worked on without the lock (nothing there for gc to delete; `--check` runs
+      create nothing);
+    - "exclusive" (gen gc): never waits, ProjectBusy when any other command holds the lock,
+      so it never deletes what a running command is using;
+    - "snapshot" (gen release): exclusive, but waits for running commands to end, so what
+      it checks is what it signs.
+
+    The kernel drops the lock when the process ends, however it ends. A project whose
+    `.gen/` cannot be written (a read-only checkout) is worked on without a shared lock.
     """
     path = Path(project) / BUSY_LOCK
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if mode != "shared":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.parent.is_dir():
+            yield
+            return
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError:
-        if exclusive:
+        if mode != "shared":
             raise
         yield
         return
     try:
+        op = fcntl.LOCK_SH if mode == "shared" else fcntl.LOCK_EX
         try:
-            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+            fcntl.flock(fd, op | fcntl.LOCK_NB)
         except BlockingIOError:
-            if exclusive:
+            if mode == "exclusive":
                 raise ProjectBusy(str(path)) from None
-            sys.stderr.write("gen: waiting for `gen gc` to finish on this project\n")
-            fcntl.flock(fd, fcntl.LOCK_SH)
+            sys.stderr.write("gen: waiting for `gen gc` or `gen release` to finish on this "
+                             "project\n" if mode == "shared" else "gen: waiting for the other "
+                             "gen commands on this project to finish\n")
+            fcntl.flock(fd, op)
         yield
     finally:
         os.close(fd)
@@ -158,9 +176,8 @@ def link_or_copy(src: Path, dst: Path) -> bool:
     (store and image-layout blobs): they are never changed in place, only replaced, so the
     names may share one inode. `dst` appears whole or not at all (temp name, then rename)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.parent / f".{dst.name}.gen-tmp-{os.getpid()}"
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
+    # one name per call: threads of one process may put the same blob at once
+    tmp = dst.parent / f".{dst.name[:32]}.gen-tmp-{uuid.uuid4().hex}"
     try:
         try:
             os.link(src, tmp)

@@ -145,11 +145,15 @@ def _files(path: Path) -> Iterable[Path]:
 
 def _delete(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
-        def writable(func: Any, p: str, _exc: Any) -> None:  # read-only dirs (buildah)
-            os.chmod(os.path.dirname(p), 0o700)
-            func(p)
-
-        shutil.rmtree(path, onerror=writable)
+        # directories without write or search permission (buildah storage) are opened up
+        # first, top down, so rmtree can list and empty every one; links are not followed
+        os.chmod(path, 0o700)
+        for dirpath, dirs, _files in os.walk(path):
+            for d in dirs:
+                sub = os.path.join(dirpath, d)
+                if not os.path.islink(sub):
+                    os.chmod(sub, 0o700)
+        shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
 

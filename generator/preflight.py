@@ -48,6 +48,7 @@ SHOWN = 5  # problems listed per check (the JSON report has them all)
 class Preflight:
     problems: dict[str, list[str]] = field(default_factory=dict)  # check -> problems
     waived: list[str] = field(default_factory=list)  # checks skipped by --allow
+    notes: list[str] = field(default_factory=list)  # what a waiver leaves unproven
 
     @property
     def ok(self) -> bool:
@@ -63,7 +64,8 @@ class Preflight:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "problems": self.problems, "waived": self.waived}
+        return {"ok": self.ok, "problems": self.problems, "waived": self.waived,
+                "notes": self.notes}
 
 
 def _report(project: Path, rel: str, kind: str) -> dict[str, Any] | None:
@@ -143,6 +145,19 @@ def preflight(project_dir: Path, *, allow: Iterable[str] = ()) -> Preflight:
             if key != img.key:
                 problem("images", f"task '{task.id}': its image {img.digest[:19]} was built "
                         f"from other inputs than the current ones ({fix['images']})")
+        for extra in sorted(set(images) - set(tasks)):
+            problem("images", f"images.json records an image for '{extra}', which is no task "
+                    "of the project (run `gen build`: it drops it)")
+    if "verify" in result.waived:
+        # nothing rebuilt these: they are what whoever pushed the registry tag says they are
+        for t in tasks:
+            img = images.get(t)
+            rec = _report(root, f".gen/build/cache/{img.key.split(':', 1)[-1]}.json",
+                          "build") if img is not None and img.key else None
+            if rec and rec.get("pulled_from"):
+                result.notes.append(f"task '{t}': its image was pulled from the registry "
+                                    f"cache ({rec['pulled_from']}) and, with verify waived, "
+                                    "not rebuilt anywhere this release can show")
     for kind, rel, word in (("validate", ".gen/validate/report.json", "validated"),
                             ("verify", ".gen/verify/report.json", "verified")):
         if kind not in todo:

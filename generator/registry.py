@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import urllib.error
 import urllib.request
@@ -36,6 +37,7 @@ ACCEPT = ", ".join((
     "application/vnd.docker.distribution.manifest.v2+json",
 ))
 TIMEOUT = float(os.environ.get("GEN_REGISTRY_TIMEOUT", "30"))
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
 
 @dataclass(frozen=True)
@@ -211,8 +213,9 @@ def fetch_blob(ref_text: str, digest: str, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name[:16]}.partial-")
     tmp = Path(name)
+    out_file = os.fdopen(fd, "wb")  # owns fd from here: closed however the download ends
     try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp, os.fdopen(fd, "wb") as out:
+        with out_file as out, urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
             while chunk := resp.read(1 << 20):
                 h.update(chunk)
                 out.write(chunk)
@@ -247,10 +250,19 @@ def pull_image(ref_text: str, layout_dir: Path, name: str,
         raise ToolError(f"{ref_text} is a {media or 'manifest of unknown type'}, not a "
                         "single-platform image manifest",
                         hint="the tag was written by something other than `gen build`")
+    try:
+        blobs = [manifest["config"], *manifest.get("layers", [])]
+        bad = [b for b in blobs if not isinstance(b, dict)
+               or not isinstance(b.get("digest"), str) or not DIGEST_RE.match(b["digest"])]
+    except (KeyError, TypeError):
+        bad, blobs = [manifest], []
+    if bad:  # the digests become file names: only well-formed ones, never a path
+        raise ToolError(f"{ref_text}: the manifest names a blob without a sha256 digest "
+                        f"({str(bad[0])[:120]})",
+                        hint="the tag was written by something other than `gen build`")
     layout = Layout.create(layout_dir)
-    blobs = [manifest["config"], *manifest.get("layers", [])]
     for blob in blobs:
-        if layout.has_blob(blob["digest"]):
+        if layout.has_blob(blob["digest"]):  # the same blob twice in this manifest
             continue
         local = (have or {}).get(blob["digest"])
         if local is not None:

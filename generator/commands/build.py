@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> Report:
     report.data = {
         "engine": engine, "seconds": round(elapsed, 3),
         "tasks": {o.task: {"ref": o.image.ref, "digest": o.image.digest, "key": o.image.key,
-                           "cached": o.cached, "cache": o.cache,
+                           "cached": o.cached, "cache": o.cache, "warning": o.warning,
                            "seconds": round(o.seconds, 3),
                            "normalized": o.stats} for o in outcomes},
     }
@@ -70,4 +70,6 @@ def run(args: argparse.Namespace) -> Report:
         how = {"local": "cached", "registry": f"pulled from the registry cache in "
                f"{o.seconds:.1f}s"}.get(o.cache or "", f"built in {o.seconds:.1f}s")
         report.say(f"  {o.task}: {o.image.ref} ({how})")
+        if o.warning:
+            report.say(f"    warning: {o.warning}")
     return report

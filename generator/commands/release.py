@@ -51,7 +51,7 @@ def register(sub: Any) -> None:
                         "stale-locks, stale-dataset, stale-images, unvalidated, unverified, "
                         "or all. By default lockfiles/, dataset/ and every image must be "
                         "current and every image validated and verified reproducible")
-    p.set_defaults(handler=run, busy="shared")
+    p.set_defaults(handler=run, busy="snapshot")  # what it checks is what it signs
 
 
 def _dry_run(project: Path, allow: list[str]) -> Report:
@@ -66,6 +66,8 @@ def _dry_run(project: Path, allow: list[str]) -> Report:
                f"{n_images} image digest{'s' if n_images != 1 else ''}; checked "
                + (", ".join(passed) or "nothing")
                + (f" (waived: {', '.join(checked.waived)})" if checked.waived else ""))
+    for note in checked.notes:
+        report.say(f"  note: {note}")
     return report
 
 
@@ -107,6 +109,8 @@ def run(args: argparse.Namespace) -> Report:
         report.say("checked  " + (", ".join(passed) or "nothing")
                    + (f" (waived: {', '.join(res.preflight.waived)})"
                       if res.preflight.waived else ""))
+        for note in res.preflight.notes:
+            report.say(f"  note: {note}")
     if res.bundle and res.signer:
         who = (f"{res.signer.identity} ({res.signer.issuer}), Rekor log index "
                f"{res.signer.log_index}" if res.signer.mode == "keyless"

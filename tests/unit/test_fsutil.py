@@ -78,8 +78,12 @@ def test_link_or_copy_links_and_falls_back_to_a_copy(tmp_path: Path,
     other.write_bytes(b"old")
     assert link_or_copy(src, other) is False and calls
     assert other.read_bytes() == b"blob" and other.stat().st_ino != src.stat().st_ino
-    # a copy that fails leaves neither the temp file nor a partial destination
-    missing = tmp_path / "gone"
-    with pytest.raises(FileNotFoundError):
-        link_or_copy(missing, tmp_path / "layout" / "x")
+    # a copy that fails half-way leaves neither the temp file nor a partial destination
+    def half_copy(a: Path, b: Path) -> None:
+        Path(b).write_bytes(b"bl")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("generator.fsutil.shutil.copyfile", half_copy)
+    with pytest.raises(OSError, match="No space left"):
+        link_or_copy(src, tmp_path / "layout" / "x")
     assert sorted(p.name for p in (tmp_path / "layout").iterdir()) == ["blobs"]

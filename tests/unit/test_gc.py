@@ -221,7 +221,7 @@ def test_commands_wait_for_a_running_gc(project: Path,
     took: list[float] = []
 
     def gc_holder() -> None:
-        with project_lock(project, exclusive=True):
+        with project_lock(project, "exclusive"):
             took.append(time.monotonic())
             time.sleep(1.0)
             released.set()
@@ -232,11 +232,11 @@ def test_commands_wait_for_a_running_gc(project: Path,
         time.sleep(0.01)
     assert main(["render", "--project", str(project), "--check"]) in (0, 1)
     assert released.is_set()  # render ran only after the exclusive holder let go
-    assert "waiting for `gen gc` to finish" in capsys.readouterr().err
+    assert "waiting for `gen gc` or `gen release` to finish" in capsys.readouterr().err
     t.join()
     # while any command holds it shared, an exclusive taker is refused at once
-    with project_lock(project, exclusive=False), pytest.raises(ProjectBusy), \
-            project_lock(project, exclusive=True):
+    with project_lock(project, "shared"), pytest.raises(ProjectBusy), \
+            project_lock(project, "exclusive"):
         pass
 
 
@@ -245,3 +245,33 @@ def test_not_a_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "not a gen project (no gen.yaml)" in capsys.readouterr().err
     assert not (tmp_path / ".gen").exists()
 
+
+
+def test_release_waits_for_running_commands(project: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """gen release holds the lock exclusively (waiting): what it checks is what it signs."""
+    took: list[float] = []
+    done = threading.Event()
+
+    def command() -> None:  # e.g. a gen build still writing images.json
+        with project_lock(project, "shared"):
+            took.append(time.monotonic())
+            time.sleep(1.0)
+            done.set()
+
+    t = threading.Thread(target=command)
+    t.start()
+    while not took:
+        time.sleep(0.01)
+    main(["release", "--project", str(project), "--dry-run", "--allow", "all"])
+    assert done.is_set()
+    assert "waiting for the other gen commands on this project to finish" in \
+        capsys.readouterr().err
+    t.join()
+
+
+def test_a_check_creates_no_state_dir(tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    p = build_project(tmp_path / "p", {"t": (SPEC, TERMINAL_FILES)})
+    main(["render", "--project", str(p), "--check"])
+    assert not (p / ".gen").exists()

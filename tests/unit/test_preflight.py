@@ -74,7 +74,7 @@ def test_a_consistent_project_releases(project: Path, capsys: pytest.CaptureFixt
     code, out = _release(project, capsys, "--json")
     assert code == 0, out
     data = json.loads(out)
-    assert data["checks"] == {"ok": True, "problems": {}, "waived": []}
+    assert data["checks"] == {"ok": True, "problems": {}, "waived": [], "notes": []}
     code, out = _release(project, capsys)
     assert code == 0 and "checked  lock, render, images, validate, verify" in out
 
@@ -110,6 +110,29 @@ def test_a_task_without_an_image(project: Path, capsys: pytest.CaptureFixture[st
     save_images(project, images)
     result = preflight(project, allow=["unvalidated", "unverified"])
     assert result.problems == {"images": ["task 'alpha' has no image (run `gen build`)"]}
+
+
+def test_an_image_of_a_removed_task(project: Path) -> None:
+    images = load_images(project)
+    images["gone"] = BuiltImage(**{**images["beta"].__dict__, "task": "gone"})
+    save_images(project, images)
+    assert preflight(project).problems == {"images": [
+        "images.json records an image for 'gone', which is no task of the project (run "
+        "`gen build`: it drops it)"]}
+
+
+def test_waiving_verify_notes_images_nothing_rebuilt(project: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    img = load_images(project)["alpha"]
+    cache = project / ".gen" / "build" / "cache"
+    cache.mkdir(parents=True)
+    (cache / f"{img.key.split(':')[1]}.json").write_text(json.dumps(
+        {"pulled_from": f"{img.repository}:build-x@{img.digest}"}))
+    assert preflight(project).notes == []  # verified: nothing to note
+    result = preflight(project, allow=["unverified"])
+    assert result.ok and len(result.notes) == 1 and "task 'alpha'" in result.notes[0]
+    code, out = _release(project, capsys, "--allow", "unverified")
+    assert code == 0 and "note: task 'alpha': its image was pulled from the registry" in out
 
 
 def test_a_stale_lock(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
