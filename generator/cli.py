@@ -91,8 +91,9 @@ def _run(args: argparse.Namespace) -> Report:
     project = Path(getattr(args, "project", "."))
     if busy is None or not (project / "gen.yaml").is_file():
         return args.handler(args)  # type: ignore[no-any-return]
+    read_only = bool(getattr(args, "check", False) or getattr(args, "dry_run", False))
     try:
-        with project_lock(project, busy):
+        with project_lock(project, busy, create=not read_only):
             return args.handler(args)  # type: ignore[no-any-return]
     except ProjectBusy as exc:
         raise ToolError(f"another gen command is working on {project} (it holds {exc})",

@@ -27,28 +27,27 @@ LockMode = Literal["shared", "exclusive", "snapshot"]
 
 
 @contextlib.contextmanager
-def project_lock(project: Path, mode: LockMode) -> Iterator[None]:
+def project_lock(project: Path, mode: LockMode, *, create: bool = True) -> Iterator[None]:
     """Hold `<project>/.gen/busy.lock` (flock) while a command works on the project.
 
     - "shared": commands that read or write `.gen/` run side by side; they wait while a
-      gc or a release holds the lock exclusively (saying so once). A project without `.gen/`
-      yet is worked on without the lock (nothing there for gc to delete; `--check` runs
-      create nothing);
+      gc or a release holds the lock exclusively (saying so once);
     - "exclusive" (gen gc): never waits, ProjectBusy when any other command holds the lock,
       so it never deletes what a running command is using;
     - "snapshot" (gen release): exclusive, but waits for running commands to end, so what
       it checks is what it signs.
 
+    With `create=False` (a `--check` or `--dry-run` run, which must write nothing) a project
+    without `.gen/` is worked on without the lock: there is nothing in it for gc to delete.
     The kernel drops the lock when the process ends, however it ends. A project whose
     `.gen/` cannot be written (a read-only checkout) is worked on without a shared lock.
     """
     path = Path(project) / BUSY_LOCK
     try:
-        if mode != "shared":
-            path.parent.mkdir(parents=True, exist_ok=True)
-        elif not path.parent.is_dir():
+        if not create and not path.parent.is_dir():
             yield
             return
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError:
         if mode != "shared":

@@ -275,3 +275,7 @@ def test_a_check_creates_no_state_dir(tmp_path: Path,
     p = build_project(tmp_path / "p", {"t": (SPEC, TERMINAL_FILES)})
     main(["render", "--project", str(p), "--check"])
     assert not (p / ".gen").exists()
+    # a command that writes takes the lock even on a fresh project: a gc started meanwhile
+    # must not take its work dirs for leftovers
+    assert main(["render", "--project", str(p)]) == 0
+    assert (p / BUSY_LOCK).is_file()
