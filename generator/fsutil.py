@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["ProjectBusy", "atomic_write", "current_umask", "decode_text", "link_or_copy",
-           "project_lock", "read_file", "read_file_stat", "read_text", "walk_files",
-           "write_all", "write_new"]
+__all__ = ["LockMode", "ProjectBusy", "atomic_write", "current_umask", "decode_text",
+           "link_or_copy", "project_lock", "read_file", "read_file_stat", "read_text",
+           "walk_files", "write_all", "write_new"]
 
 BUSY_LOCK = os.path.join(".gen", "busy.lock")
 

@@ -15,7 +15,7 @@ import pytest
 from helpers import TERMINAL_FILES, build_project, fake_digest, terminal_spec
 
 from generator.cli import main
-from generator.fsutil import BUSY_LOCK, ProjectBusy, project_lock
+from generator.fsutil import BUSY_LOCK, LockMode, ProjectBusy, project_lock
 from generator.gc import collect_garbage
 from generator.images import BuiltImage, save_images
 from generator.lockfiles import read_lockset
@@ -214,22 +214,27 @@ def test_gc_refuses_while_another_command_works(project: Path,
     assert main(["gc", "--project", str(project)]) == 0  # the lock died with its holder
 
 
+def _hold(project: Path, mode: LockMode) -> tuple[threading.Thread, threading.Event]:
+    """Another command holding the project lock in `mode` for one second (started and
+    holding when this returns); the event is set just before it lets go."""
+    took, done = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with project_lock(project, mode):
+            took.set()
+            time.sleep(1.0)
+            done.set()
+
+    t = threading.Thread(target=holder)
+    t.start()
+    took.wait()
+    return t, done
+
+
 def test_commands_wait_for_a_running_gc(project: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     shutil.rmtree(project / "dataset" / ".gen-staging")
-    released = threading.Event()
-    took: list[float] = []
-
-    def gc_holder() -> None:
-        with project_lock(project, "exclusive"):
-            took.append(time.monotonic())
-            time.sleep(1.0)
-            released.set()
-
-    t = threading.Thread(target=gc_holder)
-    t.start()
-    while not took:
-        time.sleep(0.01)
+    t, released = _hold(project, "exclusive")  # a gen gc
     assert main(["render", "--project", str(project), "--check"]) in (0, 1)
     assert released.is_set()  # render ran only after the exclusive holder let go
     assert "waiting for `gen gc` or `gen release` to finish" in capsys.readouterr().err
@@ -246,23 +251,10 @@ def test_not_a_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert not (tmp_path / ".gen").exists()
 
 
-
 def test_release_waits_for_running_commands(project: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     """gen release holds the lock exclusively (waiting): what it checks is what it signs."""
-    took: list[float] = []
-    done = threading.Event()
-
-    def command() -> None:  # e.g. a gen build still writing images.json
-        with project_lock(project, "shared"):
-            took.append(time.monotonic())
-            time.sleep(1.0)
-            done.set()
-
-    t = threading.Thread(target=command)
-    t.start()
-    while not took:
-        time.sleep(0.01)
+    t, done = _hold(project, "shared")  # e.g. a gen build still writing images.json
     main(["release", "--project", str(project), "--dry-run", "--allow", "all"])
     assert done.is_set()
     assert "waiting for the other gen commands on this project to finish" in \
