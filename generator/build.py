@@ -48,7 +48,7 @@ from generator.oci import Descriptor, Layout, platform_str
 from generator.spec import Project, SweTask, Task, load_project, select_tasks
 
 __all__ = ["BuildOutcome", "Conditions", "build_project", "build_task_image", "cache_tag",
-           "input_key", "stage_context"]
+           "input_key", "stage_context", "task_key"]
 
 CACHE_DIR = Path(".gen") / "build" / "cache"
 OCI_DIR = Path(".gen") / "build" / "oci"
@@ -136,6 +136,14 @@ def input_key(task_dir: Path, vendored: Sequence[Vendored], *, platform: str, ep
     for v in vendored:
         h.update(f"vendor {v.path} {v.sha256}\n".encode())
     return "sha256:" + h.hexdigest()
+
+
+def task_key(project: Project, task: Task, vendored: Sequence[Vendored], engine: str) -> str:
+    """The input key of `task` as rendered now in the project's dataset/, for `engine` (what
+    gen build records, verify-reproducible and gen release recompute)."""
+    cfg = project.config
+    return input_key(cfg.path / "dataset" / task.id, vendored, platform=cfg.platforms[0],
+                     epoch=cfg.source_date_epoch, engine=engine)
 
 
 def stage_context(task_dir: Path, vendored: Sequence[Vendored], store: Store, dest: Path, *,
@@ -326,10 +334,8 @@ def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
 
     def one(task: Task) -> BuildOutcome:
         t0 = time.perf_counter()
-        task_dir = root / "dataset" / task.id
         vendored = vendored_files(task, locks, names, store)
-        key = input_key(task_dir, vendored, platform=project.config.platforms[0],
-                        epoch=project.config.source_date_epoch, engine=engine_id)
+        key = task_key(project, task, vendored, engine_id)
         hexkey = key.split(":", 1)[1]
         repository = f"{repo_base}/{task.id}" if repo_base else f"localhost/gen/{task.id}"
         rec = None if rebuild else _cache_record(root, key)

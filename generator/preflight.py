@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.build import input_key, vendored_files
+from generator.build import CACHE_DIR, task_key, vendored_files
 from generator.cas import default_store
 from generator.errors import GenError, UsageError
 from generator.fetch import artifact_names
@@ -35,6 +35,8 @@ from generator.lock import stale_locks
 from generator.lockfiles import read_lockset
 from generator.render import render
 from generator.spec import load_project
+from generator.validate import REPORT_FILE as VALIDATE_REPORT
+from generator.verify import REPORT_FILE as VERIFY_REPORT
 
 __all__ = ["CHECKS", "Preflight", "preflight"]
 
@@ -68,7 +70,7 @@ class Preflight:
                 "notes": self.notes}
 
 
-def _report(project: Path, rel: str, kind: str) -> dict[str, Any] | None:
+def _report(project: Path, rel: str | Path, kind: str) -> dict[str, Any] | None:
     path = project / rel
     if not path.is_file():
         return None
@@ -123,21 +125,15 @@ def preflight(project_dir: Path, *, allow: Iterable[str] = ()) -> Preflight:
                 problem("render", f"dataset/{rel} is not rendered from any spec "
                         f"({fix['render']})")
     if "images" in todo:
-        locks, store = read_lockset(root), default_store(root)
-        try:
-            names = artifact_names(root)
-        except GenError:
-            names = {}
+        locks, store, names = read_lockset(root), default_store(root), artifact_names(root)
         for task in project.tasks:
             img = images.get(task.id)
             if img is None:
                 problem("images", f"task '{task.id}' has no image ({fix['images']})")
                 continue
             try:
-                key = input_key(root / "dataset" / task.id,
-                                vendored_files(task, locks, names, store),
-                                platform=project.config.platforms[0],
-                                epoch=project.config.source_date_epoch, engine=img.engine)
+                key = task_key(project, task, vendored_files(task, locks, names, store),
+                               img.engine)
             except GenError as exc:
                 problem("images", f"task '{task.id}': cannot recompute its input key: "
                         f"{exc.one_line()}")
@@ -152,14 +148,14 @@ def preflight(project_dir: Path, *, allow: Iterable[str] = ()) -> Preflight:
         # nothing rebuilt these: they are what whoever pushed the registry tag says they are
         for t in tasks:
             img = images.get(t)
-            rec = _report(root, f".gen/build/cache/{img.key.split(':', 1)[-1]}.json",
+            rec = _report(root, CACHE_DIR / f"{img.key.split(':', 1)[-1]}.json",
                           "build") if img is not None and img.key else None
             if rec and rec.get("pulled_from"):
                 result.notes.append(f"task '{t}': its image was pulled from the registry "
                                     f"cache ({rec['pulled_from']}) and, with verify waived, "
                                     "not rebuilt anywhere this release can show")
-    for kind, rel, word in (("validate", ".gen/validate/report.json", "validated"),
-                            ("verify", ".gen/verify/report.json", "verified")):
+    for kind, rel, word in (("validate", VALIDATE_REPORT.as_posix(), "validated"),
+                            ("verify", VERIFY_REPORT.as_posix(), "verified")):
         if kind not in todo:
             continue
         rep = _report(root, rel, kind if kind == "validate" else "verify-reproducible")

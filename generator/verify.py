@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.build import Conditions, build_task_image, input_key, vendored_files
+from generator.build import Conditions, build_task_image, task_key, vendored_files
 from generator.cas import Store, default_store
 from generator.engines import Engine, get_engine
 from generator.errors import ToolError
@@ -123,9 +123,7 @@ def _check_recorded(image: BuiltImage | None, task: Task, project: Project, engi
     if image.engine != engine_id:
         out["why"] = f"built with {image.engine}, verified with {engine_id}: not comparable"
         return out
-    cfg = project.config
-    key = input_key(cfg.path / "dataset" / task.id, vendored_files(task, locks, names, store),
-                    platform=cfg.platforms[0], epoch=cfg.source_date_epoch, engine=engine_id)
+    key = task_key(project, task, vendored_files(task, locks, names, store), engine_id)
     if key != image.key:
         out["why"] = "built from other inputs than the current ones (stale: run `gen build`)"
         return out
