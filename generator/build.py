@@ -283,13 +283,12 @@ def _pull_cached(root: Path, state: Path, task: Task, key: str, repository: str,
     src = f"{repository}:{cache_tag(key)}"
     layout_rel = (OCI_DIR / hexkey).as_posix()
     with tempfile.TemporaryDirectory(prefix=f"pull-{task.id}-", dir=state) as tmp:
-        if registry.find_manifest(src) is None:
+        found = registry.find_manifest(src)
+        if found is None:
             return None
         base = known_base_layers(root / "dataset" / task.id / "Dockerfile", store)
-        desc = registry.pull_image(src, Path(tmp) / "oci", task.id,
+        desc = registry.pull_found(src, found, Path(tmp) / "oci", task.id,
                                    have={k.descriptor.digest: k.path for k in base})
-        if desc is None:
-            return None
         got = platform_str(desc.platform)
         if got != platform:
             raise ToolError(f"{src} is a {got} image, but its tag is the input key of a "

@@ -42,6 +42,7 @@ from generator.oci import (
     Descriptor,
     Image,
     Layout,
+    config_platform,
     platform_str,
 )
 
@@ -332,9 +333,7 @@ def normalize_image(image: Image, dst: Layout, *, epoch: int, ref_name: str,
         if key in config:
             del config[key]
             stats.config_fields.append(key)
-    platform = platform_str({"os": config.get("os", "linux"),
-                             "architecture": config.get("architecture", "amd64"),
-                             **({"variant": config["variant"]} if config.get("variant") else {})})
+    platform = platform_str(config_platform(config))
     annotations = image.manifest.get("annotations") or None
     desc = dst.write_image(layers, config, platform, annotations=annotations)
     dst.tag(desc, ref_name)

@@ -32,6 +32,7 @@ __all__ = [
     "Descriptor",
     "Layout",
     "canonical_json",
+    "config_platform",
     "gzip_stream",
     "platform_of",
 ]
@@ -93,6 +94,15 @@ def platform_of(spec: str) -> dict[str, str]:
     out = {"os": parts[0], "architecture": parts[1]}
     if len(parts) > 2:
         out["variant"] = parts[2]
+    return out
+
+
+def config_platform(config: dict[str, Any]) -> dict[str, str]:
+    """The OCI platform object an image config describes (os/architecture default to
+    linux/amd64, as engines that leave them out mean)."""
+    out = {"os": config.get("os", "linux"), "architecture": config.get("architecture", "amd64")}
+    if config.get("variant"):
+        out["variant"] = config["variant"]
     return out
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import tempfile
 import urllib.error
 import urllib.request
@@ -25,10 +24,18 @@ from typing import Any
 from generator import proc
 from generator.errors import ToolError
 from generator.fsutil import link_or_copy
-from generator.oci import INDEX_TYPES, MANIFEST_TYPES, Descriptor, Layout, platform_str
+from generator.lockfiles import DIGEST_RE
+from generator.oci import (
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    Descriptor,
+    Layout,
+    config_platform,
+    platform_str,
+)
 
 __all__ = ["ResolvedImage", "blob_exists", "find_manifest", "get_manifest", "parse_ref",
-           "pull_image", "push_layout", "resolve"]
+           "pull_found", "pull_image", "push_layout", "resolve"]
 
 ACCEPT = ", ".join((
     "application/vnd.oci.image.index.v1+json",
@@ -37,7 +44,6 @@ ACCEPT = ", ".join((
     "application/vnd.docker.distribution.manifest.v2+json",
 ))
 TIMEOUT = float(os.environ.get("GEN_REGISTRY_TIMEOUT", "30"))
-DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
 
 @dataclass(frozen=True)
@@ -237,14 +243,18 @@ def fetch_blob(ref_text: str, digest: str, dst: Path) -> None:
 def pull_image(ref_text: str, layout_dir: Path, name: str,
                have: Mapping[str, Path] | None = None) -> Descriptor | None:
     """Copy the single-platform image `ref_text` (a tag or digest) into the OCI layout
-    `layout_dir` (created if need be), tagged `name`, with the exact bytes the registry
-    holds: the manifest is kept as served (its digest re-hashed), every blob is verified by
-    sha256. Blobs in `have` (digest -> a verified local copy, e.g. the base image's layers in
-    the store) are linked from there instead of downloaded. Returns its descriptor, or None
-    when the registry has no such manifest."""
+    `layout_dir` (created if need be), tagged `name`; None when the registry has no such
+    manifest. See `pull_found`."""
     found = find_manifest(ref_text)
-    if found is None:
-        return None
+    return None if found is None else pull_found(ref_text, found, layout_dir, name, have)
+
+
+def pull_found(ref_text: str, found: tuple[str, str, bytes, dict[str, Any]], layout_dir: Path,
+               name: str, have: Mapping[str, Path] | None = None) -> Descriptor:
+    """`pull_image` of a manifest `find_manifest(ref_text)` already fetched: the exact bytes
+    the registry holds, the manifest kept as served (its digest re-hashed), every blob
+    verified by sha256. Blobs in `have` (digest -> a verified local copy, e.g. the base
+    image's layers in the store) are linked from there instead of downloaded."""
     digest, media, body, manifest = found
     if media not in MANIFEST_TYPES:
         raise ToolError(f"{ref_text} is a {media or 'manifest of unknown type'}, not a "
@@ -272,10 +282,6 @@ def pull_image(ref_text: str, layout_dir: Path, name: str,
     config = json.loads(layout.read_bytes(manifest["config"]["digest"]))
     if layout.put_bytes(body, media).digest != digest:  # pragma: no cover - re-hashed above
         raise ToolError(f"{ref_text}: the manifest does not hash to {digest}")
-    platform = {"os": config.get("os", "linux"),
-                "architecture": config.get("architecture", "amd64")}
-    if config.get("variant"):
-        platform["variant"] = config["variant"]
-    desc = Descriptor(media, digest, len(body), platform)
+    desc = Descriptor(media, digest, len(body), config_platform(config))
     layout.tag(desc, name)
     return desc
