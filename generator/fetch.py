@@ -291,6 +291,12 @@ def artifact_names(project: Path) -> dict[str, str]:
     return _load_names(project)
 
 
+def save_names(project: Path, names: dict[str, str]) -> None:
+    """Write `.gen/fetch/names.json` (sorted, atomically)."""
+    atomic_write(project / NAMES_FILE,
+                 (json.dumps(dict(sorted(names.items())), indent=1) + "\n").encode())
+
+
 def fetch_project(project_dir: Path, *, only: Sequence[str] | None = None,
                   store: Store | None = None, jobs: int = 4,
                   progress: Callable[[int], None] | None = None) -> FetchResult:
@@ -322,8 +328,7 @@ def fetch_project(project_dir: Path, *, only: Sequence[str] | None = None,
                                      "ok": state in ("present", "downloaded")})
     names = _load_names(project_dir)
     names.update({a.sha256: a.filename for a in artifacts})
-    atomic_write(project_dir / NAMES_FILE,
-                 (json.dumps(dict(sorted(names.items())), indent=1) + "\n").encode())
+    save_names(project_dir, names)
     if failures:
         result.failed = failures
         raise CheckFailed(failures[0] + (f" (and {len(failures) - 1} more failed)"

@@ -29,16 +29,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.build import CACHE_DIR, OCI_DIR
 from generator.cas import default_store
 from generator.errors import InputError, UsageError
 from generator.images import IMAGES_FILE, load_images
 from generator.lockfiles import read_lockset
+from generator.render import STAGING
+from generator.verify import REPORT_FILE as VERIFY_REPORT
 from generator.verify import TEMP_PREFIX as VERIFY_TEMP_PREFIX
 
 __all__ = ["GcResult", "Removal", "collect_garbage"]
 
-BUILD = Path(".gen") / "build"
-VERIFY = Path(".gen") / "verify"
+BUILD = OCI_DIR.parent  # .gen/build
+VERIFY = VERIFY_REPORT.parent  # .gen/verify
 BASE = Path(".gen") / "base"
 # temp dirs and files gen's commands create under .gen/build (see build, engines, base)
 _BUILD_TEMP_PREFIXES = ("build-", "pull-", "buildah-", ".layout-", ".export-", ".norm-")
@@ -196,14 +199,14 @@ def collect_garbage(project: Path, *, dry_run: bool = False, store: bool = False
     build = project / BUILD
     layouts, keys = _kept_layouts(project)
     kept_layouts = 0
-    for d in _listdir(build / "oci"):
+    for d in _listdir(project / OCI_DIR):
         if d.name.startswith(".") or _TMP_MARK in d.name:
             plan.add("leftover", d)
-        elif (BUILD / "oci" / d.name).as_posix() in layouts:
+        elif (OCI_DIR / d.name).as_posix() in layouts:
             kept_layouts += 1
         else:
             plan.add("image layout", d)
-    for f in _listdir(build / "cache"):
+    for f in _listdir(project / CACHE_DIR):
         if f.suffix == ".json" and f.stem in keys:
             continue
         plan.add("leftover" if _TMP_MARK in f.name else "cache record", f)
@@ -213,7 +216,8 @@ def collect_garbage(project: Path, *, dry_run: bool = False, store: bool = False
     for d in _listdir(project / VERIFY):
         if d.name.startswith(VERIFY_TEMP_PREFIX):
             plan.add("leftover", d)
-    for staging in (project / "dataset" / ".gen-staging", project / ".dataset.gen-staging"):
+    # render's staging dirs: inside an existing dataset/, or beside a first one
+    for staging in (project / "dataset" / STAGING, project / f".dataset{STAGING}"):
         if staging.exists():
             plan.add("leftover", staging)
     result = GcResult(dry_run=dry_run, kept={"image layouts": kept_layouts})

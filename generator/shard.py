@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import CheckFailed, InputError, UsageError
-from generator.fetch import NAMES_FILE, artifact_names
+from generator.fetch import NAMES_FILE, artifact_names, save_names
 from generator.fsutil import atomic_write
 from generator.images import IMAGES_FILE, BuiltImage, parse_images, save_images
 from generator.spec import discover_tasks
@@ -217,8 +217,7 @@ def merge_shards(project: Path, shards: Sequence[Path]) -> MergeResult:
         result.layouts_copied += 1
     save_images(project, images)
     if names:
-        atomic_write(project / NAMES_FILE, (json.dumps(dict(sorted(names.items())), indent=1)
-                                            + "\n").encode())
+        save_names(project, names)
     for kind, merged in merged_reports.items():
         atomic_write(project / ".gen" / REPORTS[kind],
                      (json.dumps(merged, indent=2, sort_keys=True) + "\n").encode())
