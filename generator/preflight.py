@@ -69,6 +69,11 @@ class Preflight:
         return {"ok": self.ok, "problems": self.problems, "waived": self.waived,
                 "notes": self.notes}
 
+    def summary(self) -> str:
+        """'lock, render, ... (waived: verify)': the checks that ran, then the waived ones."""
+        ran = ", ".join(c for c in CHECKS if c not in self.waived) or "nothing"
+        return ran + (f" (waived: {', '.join(self.waived)})" if self.waived else "")
+
 
 def _report(project: Path, rel: str | Path, kind: str) -> dict[str, Any] | None:
     path = project / rel

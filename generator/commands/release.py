@@ -61,13 +61,10 @@ def _dry_run(project: Path, allow: list[str]) -> Report:
     n_images = sum(len(p) for p in manifest.images.values())
     report.data = {"dry_run": True, "files": len(manifest.files), "images": n_images,
                    "reports": sorted(manifest.reports), "checks": checked.to_json()}
-    passed = [c for c in CHECKS if c not in checked.waived]
     report.say(f"release --dry-run: a release would hold {len(manifest.files)} files and "
                f"{n_images} image digest{'s' if n_images != 1 else ''}; checked "
-               + (", ".join(passed) or "nothing")
-               + (f" (waived: {', '.join(checked.waived)})" if checked.waived else ""))
-    for note in checked.notes:
-        report.say(f"  note: {note}")
+               f"{checked.summary()}")
+    report.lines += [f"  note: {note}" for note in checked.notes]
     return report
 
 
@@ -105,12 +102,8 @@ def run(args: argparse.Namespace) -> Report:
                f"digest{'s' if res.images != 1 else ''} (sha256 {res.manifest_sha256[:16]}…)")
     report.say(f"archive  {res.out / res.archive} ({res.archive_sha256[:23]}…)")
     if res.preflight is not None:
-        passed = [c for c in CHECKS if c not in res.preflight.waived]
-        report.say("checked  " + (", ".join(passed) or "nothing")
-                   + (f" (waived: {', '.join(res.preflight.waived)})"
-                      if res.preflight.waived else ""))
-        for note in res.preflight.notes:
-            report.say(f"  note: {note}")
+        report.say(f"checked  {res.preflight.summary()}")
+        report.lines += [f"  note: {note}" for note in res.preflight.notes]
     if res.bundle and res.signer:
         who = (f"{res.signer.identity} ({res.signer.issuer}), Rekor log index "
                f"{res.signer.log_index}" if res.signer.mode == "keyless"
