@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import yaml
 
 from generator.errors import LintError
+from generator.lockfiles import DIGEST_REF_RE
 
 __all__ = [
     "HARBOR_SCHEMA",
@@ -289,7 +290,6 @@ HARBOR_SCHEMA: dict[str, frozenset[str] | None] = {
     "solution": frozenset({"env"}),
 }
 _HARBOR_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*/[a-zA-Z0-9][a-zA-Z0-9._-]*\Z")
-_DIGEST_REF_RE = re.compile(r"@sha256:[0-9a-f]{64}\Z")
 
 
 def lint_harbor_task(task_id: str, files: FileMap, *, root: str = "harbor") -> None:
@@ -318,7 +318,7 @@ def lint_harbor_task(task_id: str, files: FileMap, *, root: str = "harbor") -> N
                 raise _unknown(key, allowed, "harbor", shown, field)
     env = doc.get("environment", {})
     if isinstance(env.get("docker_image"), str) and \
-            not _DIGEST_REF_RE.search(env["docker_image"]):
+            not DIGEST_REF_RE.search(env["docker_image"]):
         raise LintError(f"docker_image '{env['docker_image']}' is not pinned by digest",
                         file=shown, field="environment.docker_image",
                         hint="name the image as repository@sha256:<digest> (run `gen build`)")

@@ -56,6 +56,7 @@ from generator.fsutil import write_new
 from generator.images import IMAGES_FILE, BuiltImage, load_images
 from generator.layout import in_build_context
 from generator.lint import lint_dockerfile, lint_script
+from generator.lockfiles import DIGEST_RE
 from generator.proc import run
 from generator.render import (
     FILE_MODE,
@@ -83,7 +84,6 @@ DIR_MODE = 0o755
 EXPORT_IMAGES_FILE = "images.json"  # swebench export: harness image name -> built image
 SWEBENCH_INSTANCES = "instances.jsonl"
 SWEBENCH_SPLIT = "test"
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
 
 @dataclass
@@ -166,7 +166,7 @@ def toml_document(doc: Mapping[str, Any]) -> str:
 
 def _check_image(task: Task, img: BuiltImage, platform: str) -> None:
     where = IMAGES_FILE.as_posix()
-    if not isinstance(img.digest, str) or not _DIGEST_RE.match(img.digest):
+    if not isinstance(img.digest, str) or not DIGEST_RE.match(img.digest):
         raise InputError(f"task '{task.id}': image digest {img.digest!r} is not sha256:<hex>",
                          file=where, field=f"images.{task.id}.digest",
                          hint="run `gen build` again")

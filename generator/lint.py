@@ -11,10 +11,10 @@ import shlex
 from collections.abc import Iterator
 
 from generator.errors import LintError
+from generator.lockfiles import DIGEST_REF_RE
 
 __all__ = ["dockerfile_instructions", "lint_dockerfile", "lint_script"]
 
-_DIGEST_RE = re.compile(r"@sha256:[0-9a-f]{64}\Z")
 _PIPE_TO_SHELL_RE = re.compile(
     r"\b(curl|wget)\b[^|;&]*\|\s*(sudo\s+)?(ba|z|da|k)?sh\b", re.IGNORECASE)
 _URL_RE = re.compile(r"^(https?|ftp|git)://|^git@", re.IGNORECASE)
@@ -148,7 +148,7 @@ def lint_dockerfile(text: str, *, where: str, task_id: str) -> None:
             if image.split("@")[0].endswith(":latest"):
                 raise _fail(where, line, task_id, f"FROM {image} uses the moving 'latest' tag",
                             "pin the base image by digest (gen lock writes it)")
-            if not _DIGEST_RE.search(image):
+            if not DIGEST_REF_RE.search(image):
                 raise _fail(where, line, task_id, f"FROM {image} has no @sha256: digest",
                             "use {{ image.pinned }} in the template; gen lock pins its digest")
         elif instr in _CHECKED:

@@ -56,6 +56,8 @@ from generator.sign import (
     verify_bundle,
 )
 from generator.spec import load_dataset_config
+from generator.validate import REPORT_FILE as VALIDATE_REPORT
+from generator.verify import REPORT_FILE as VERIFY_REPORT
 
 __all__ = [
     "BUNDLE_NAME",
@@ -70,8 +72,7 @@ __all__ = [
 
 BUNDLE_NAME = f"{MANIFEST_NAME}.sigstore.json"
 # kind -> where the stage leaves its report in the project
-REPORTS = {"validate": Path(".gen/validate/report.json"),
-           "verify": Path(".gen/verify/report.json")}
+REPORTS = {"validate": VALIDATE_REPORT, "verify": VERIFY_REPORT}
 
 
 @dataclass
