@@ -12,7 +12,9 @@ machine had done all the work:
 - the validate reports ran under the same conditions (engine, runs, seed, test environment)
   and together validated every task; verify reports under the same conditions;
 - OCI layouts the records name are copied in when the shard dirs hold them (validate's image
-  checks read them; the release needs only the digests).
+  checks read them; the release needs only the digests), and so is the build cache record of
+  each merged image (what it was built or pulled from: the release's notes read it, and with
+  the layout it makes the image a local cache hit here).
 
 Nothing is written unless every check passes; each file is replaced atomically.
 """
@@ -27,17 +29,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.build import CACHE_DIR
 from generator.errors import CheckFailed, InputError, UsageError
 from generator.fetch import NAMES_FILE, artifact_names, save_names
 from generator.fsutil import atomic_write
 from generator.images import IMAGES_FILE, BuiltImage, parse_images, save_images
 from generator.spec import discover_tasks
+from generator.validate import REPORT_FILE as VALIDATE_REPORT
+from generator.verify import REPORT_FILE as VERIFY_REPORT
 
 __all__ = ["MergeResult", "Shard", "merge_shards", "parse_shard", "shard_tasks"]
 
 _SHARD_RE = re.compile(r"([0-9]+)/([0-9]+)\Z")
-REPORTS = {"validate": Path("validate") / "report.json",
-           "verify": Path("verify") / "report.json"}
+# where each stage leaves its report, relative to `.gen/`
+REPORTS = {"validate": VALIDATE_REPORT.relative_to(".gen"),
+           "verify": VERIFY_REPORT.relative_to(".gen")}
 # what must be the same in every shard's report for the merged one to mean anything
 SAME = {"validate": ("engine", "runs", "seed", "env", "network", "derive"),
         "verify": ("conditions",)}
@@ -80,6 +86,7 @@ class MergeResult:
     reports: dict[str, int]  # kind -> tasks in the merged report
     layouts_copied: int
     layouts_missing: list[str] = field(default_factory=list)  # tasks: not in any shard dir
+    records_copied: int = 0  # build cache records (.gen/build/cache/) of the merged images
     shards: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -139,6 +146,27 @@ def _merge_reports(kind: str, reports: list[tuple[Path, dict[str, Any]]],
             "failed": sum(1 for v in tasks.values() if not v.get("ok")),
             "flaky": sorted(t for t, v in tasks.items() if v.get("flaky"))}
     return merged
+
+
+def _copy_cache_record(gen: Path, project: Path, image: BuiltImage) -> int:
+    """Copy the shard's cache record of `image` into the project: 1 when copied, 0 when the
+    shard has none for it (or one for another digest, which is not this image's)."""
+    if not image.key or ":" not in image.key:
+        return 0
+    name = image.key.split(":", 1)[1] + ".json"
+    src = gen / CACHE_DIR.relative_to(".gen") / name
+    try:
+        data = src.read_bytes()
+        rec = json.loads(data)
+    except (OSError, ValueError):
+        return 0
+    if not isinstance(rec, dict) or rec.get("digest") != image.digest \
+            or rec.get("key") != image.key:
+        return 0
+    dest = project / CACHE_DIR / name
+    if not (dest.is_file() and dest.read_bytes() == data):
+        atomic_write(dest, data)
+    return 1
 
 
 def merge_shards(project: Path, shards: Sequence[Path]) -> MergeResult:
@@ -201,6 +229,8 @@ def merge_shards(project: Path, shards: Sequence[Path]) -> MergeResult:
         raise CheckFailed(f"cannot merge {len(shards)} shard(s): {problems[0]}"
                           + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
                           problems)
+    for task, image in sorted(images.items()):
+        result.records_copied += _copy_cache_record(built_by[task].parent.parent, project, image)
     for task, src in sorted(layout_src.items()):
         dest = project / images[task].layout
         if dest.is_dir():

@@ -39,6 +39,9 @@ def run(args: argparse.Namespace) -> Report:
         report.say(f"  {kind} report: {n} tasks (.gen/{kind}/report.json)")
     if result.layouts_copied:
         report.say(f"  copied {result.layouts_copied} OCI layout(s) into .gen/build/oci/")
+    if result.records_copied:
+        report.say(f"  copied {result.records_copied} build cache record(s) into "
+                   ".gen/build/cache/")
     if result.layouts_missing:
         report.say(f"  no OCI layout in the shard dirs for {len(result.layouts_missing)} "
                    "task(s): the release needs only digests; to validate here, copy the "

@@ -246,3 +246,38 @@ def test_merge_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     (bad / "images.json").write_text("{not json")
     assert main(["merge-shards", "--project", str(project), str(bad.parent)]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_merge_copies_the_build_cache_records_of_the_merged_images(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A shard's cache record says where its image came from (the release's notes read
+    `pulled_from`); only a record of the merged digest and key is copied."""
+    project = _project(tmp_path / "p")
+    a = _shard_dir(tmp_path / "a", ["alpha", "gamma"])
+    b = _shard_dir(tmp_path / "b", ["beta"])
+
+    def put(gen: Path, task: str, **changes: Any) -> bytes:
+        rec = _record(task)
+        body = {"task": task, "key": rec["key"], "digest": rec["digest"],
+                "layout": rec["layout"], "engine": rec["engine"], "platform": rec["platform"],
+                "normalize": {}, "pushed": [f"{rec['repository']}:build-x"],
+                "pulled_from": f"{rec['repository']}:build-x@{rec['digest']}", **changes}
+        data = (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
+        path = gen / "build" / "cache" / (rec["key"].split(":")[1] + ".json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return data
+
+    alpha = put(a, "alpha")
+    beta = put(b, "beta")
+    put(a, "gamma", digest=_digest("gamma", "other build"))  # not the image merged: skipped
+    assert main(["merge-shards", "--project", str(project), str(a), str(b), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["records_copied"] == 2
+    cache = project / ".gen" / "build" / "cache"
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        _record(t)["key"].split(":")[1] + ".json" for t in ("alpha", "beta"))
+    assert (cache / (_record("alpha")["key"].split(":")[1] + ".json")).read_bytes() == alpha
+    assert (cache / (_record("beta")["key"].split(":")[1] + ".json")).read_bytes() == beta
+    # merging again changes nothing
+    assert main(["merge-shards", "--project", str(project), str(a), str(b)]) == 0
+    assert "copied 2 build cache record(s)" in capsys.readouterr().out
