@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -194,15 +195,27 @@ def test_concurrent_fetches_of_one_blob_never_mix(registry: str, tmp_path: Path,
     assert [p.name for p in dst.parent.iterdir()] == [layer.hex]  # no temp file left
 
 
+def _private_registry(project: Path, name: str) -> str:
+    """Point `project` at its own repository on the local registry (what it pushes and pulls
+    there no other test reads); the registry is no input of any key or rendered file."""
+    conf = project / "gen.yaml"
+    text = conf.read_text()
+    shared = next(line for line in text.splitlines() if line.startswith("registry: "))
+    private = shared.split(" ", 1)[1] + f"-{name}-{uuid.uuid4().hex[:12]}"
+    conf.write_text(text.replace(shared, f"registry: {private}"))
+    return private
+
+
 def test_verify_catches_a_poisoned_registry_cache(base_image: str, gen_cas: Path,
                                                   tmp_path: Path) -> None:
     """A hit trusts whoever pushed the tag; verify-reproducible is the backstop: it rebuilds
-    from scratch and fails when the image in use is not what the inputs build."""
+    from scratch and fails when the image in use is not what the inputs build. The poison
+    goes to a repository of this test's own, never to the tag other projects use."""
     why = available_engines(REPO / ".gen" / "build").get("buildah")
     need(why is None, f"engine buildah is not usable: {why}")
     a = _fetched_copy(tmp_path / "a")
     _, [good] = build_project(a, only=[TASK], engine_name="buildah")
-    tag = f"{good.image.repository}:{cache_tag(good.image.key)}"
+    shared_tag = f"{good.image.repository}:{cache_tag(good.image.key)}"
     # the poison: the same image plus one empty layer, pushed under the key's tag
     src = Layout.open(a / good.image.layout)
     img = src.image(TASK)
@@ -214,31 +227,31 @@ def test_verify_catches_a_poisoned_registry_cache(base_image: str, gen_cas: Path
     bad = poison.write_image([*zip(img.layers, img.diff_ids, strict=True),
                               (extra, extra.digest)], config, "linux/amd64")
     poison.tag(bad, TASK)
+    e = _fetched_copy(tmp_path / "e")
+    private = _private_registry(e, "poison")
+    tag = f"{private}/{TASK}:{cache_tag(good.image.key)}"
     reg.push_layout(poison.root, TASK, tag, all_platforms=False)
-    try:
-        e = _fetched_copy(tmp_path / "e")
-        _, [pulled] = build_project(e, only=[TASK], engine_name="buildah")
-        assert pulled.cache == "registry" and pulled.image.digest == bad.digest
-        result = verify_project(e, only=[TASK], engine_name="buildah")
-        [v] = result.verdicts
-        assert v.identical and v.digest_a == good.image.digest  # the inputs build the good one
-        assert v.recorded is not None and v.recorded["matches"] is False
-        assert "is not what these inputs build" in v.recorded["why"] and not result.ok
-        report = json.loads((e / ".gen/verify/report.json").read_text())
-        assert report["ok"] is False and report["tasks"][TASK]["recorded"]["matches"] is False
-        # an entry that cannot be used (here: an arm64 image under an amd64 key) is a miss:
-        # built here, with a warning, and the push replaces the bad tag
-        _push_image(tmp_path / "arm", tag, "linux/arm64")
-        f = _fetched_copy(tmp_path / "f")
-        _, [rebuilt] = build_project(f, only=[TASK], engine_name="buildah")
-        assert rebuilt.cache is None and not rebuilt.cached
-        assert rebuilt.warning is not None and "was not used" in rebuilt.warning
-        assert "linux/arm64 image" in rebuilt.warning
-        assert rebuilt.image.digest == good.image.digest
-    finally:
-        if reg.resolve(tag).digest != good.image.digest:  # the test failed before the rebuild
-            reg.push_layout(a / good.image.layout, TASK, tag, all_platforms=False)
-    assert reg.resolve(tag).digest == good.image.digest
+    _, [pulled] = build_project(e, only=[TASK], engine_name="buildah")
+    assert pulled.cache == "registry" and pulled.image.digest == bad.digest
+    result = verify_project(e, only=[TASK], engine_name="buildah")
+    [v] = result.verdicts
+    assert v.identical and v.digest_a == good.image.digest  # the inputs build the good one
+    assert v.recorded is not None and v.recorded["matches"] is False
+    assert "is not what these inputs build" in v.recorded["why"] and not result.ok
+    report = json.loads((e / ".gen/verify/report.json").read_text())
+    assert report["ok"] is False and report["tasks"][TASK]["recorded"]["matches"] is False
+    # an entry that cannot be used (here: an arm64 image under an amd64 key) is a miss:
+    # built here, with a warning, and the push replaces the bad tag
+    _push_image(tmp_path / "arm", tag, "linux/arm64")
+    f = _fetched_copy(tmp_path / "f")
+    (f / "gen.yaml").write_text((e / "gen.yaml").read_text())  # e's private repository
+    _, [rebuilt] = build_project(f, only=[TASK], engine_name="buildah")
+    assert rebuilt.cache is None and not rebuilt.cached
+    assert rebuilt.warning is not None and "was not used" in rebuilt.warning
+    assert "linux/arm64 image" in rebuilt.warning
+    assert rebuilt.image.digest == good.image.digest
+    assert reg.resolve(tag).digest == good.image.digest  # the push replaced the bad tag
+    assert reg.resolve(shared_tag).digest == good.image.digest  # never touched
     # the same check on project a: its recorded image is the one the inputs build ...
     project, locks = load_project(a), read_lockset(a)
     task = next(t for t in project.tasks if t.id == TASK)
