@@ -80,7 +80,7 @@ class TaskVerdict:
         return self.identical and self.recorded_ok
 
     def to_json(self) -> dict[str, Any]:
-        return {"task": self.task, "identical": self.identical,
+        return {"task": self.task, "ok": self.ok, "identical": self.identical,
                 "raw_identical": self.raw_identical, "digest_a": self.digest_a,
                 "digest_b": self.digest_b, "raw_digest_a": self.raw_a,
                 "raw_digest_b": self.raw_b, "engine_a": self.engine_a,

@@ -57,6 +57,7 @@ def test_example_dataset_is_reproducible(example: Path, engine: str) -> None:
     report = json.loads((example / ".gen/verify/report.json").read_text())
     assert report["ok"] is True and set(report["tasks"]) == {
         "csv-stats-cli", "fix-log-parser", "inflection-humanize-id-suffix"}
+    assert all(t["ok"] is True for t in report["tasks"].values())
     for v in result.verdicts:
         assert v.engine_a.startswith(engine)
         # the normalized form was checked, and the report says what normalization did

@@ -240,6 +240,7 @@ def test_verify_catches_a_poisoned_registry_cache(base_image: str, gen_cas: Path
     assert "is not what these inputs build" in v.recorded["why"] and not result.ok
     report = json.loads((e / ".gen/verify/report.json").read_text())
     assert report["ok"] is False and report["tasks"][TASK]["recorded"]["matches"] is False
+    assert report["tasks"][TASK]["ok"] is False  # what gen release reads
     # an entry that cannot be used (here: an arm64 image under an amd64 key) is a miss:
     # built here, with a warning, and the push replaces the bad tag
     _push_image(tmp_path / "arm", tag, "linux/arm64")

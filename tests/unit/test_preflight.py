@@ -42,7 +42,8 @@ def _record_images(p: Path) -> dict[str, BuiltImage]:
 
 def _reports(p: Path, images: dict[str, BuiltImage], **change: Any) -> None:
     validate = {"ok": True, "tasks": {t: {"ok": True, "image": images[t].ref} for t in images}}
-    verify = {"ok": True, "tasks": {t: {"identical": True, "digest_a": images[t].digest,
+    verify = {"ok": True, "tasks": {t: {"ok": True, "identical": True,
+                                        "digest_a": images[t].digest,
                                         "recorded": {"matches": True}} for t in images}}
     for name, report in (("validate", validate), ("verify", verify)):
         for task, fields in change.get(name, {}).items():
@@ -157,8 +158,10 @@ def test_validation_must_cover_the_released_images(project: Path,
 
 
 @pytest.mark.parametrize("change, words", [
-    ({"verify": {"alpha": {"identical": False}}}, "task 'alpha' failed verify"),
-    ({"verify": {"alpha": {"recorded": {"matches": False}}}}, "task 'alpha' failed verify"),
+    ({"verify": {"alpha": {"ok": False, "identical": False}}}, "task 'alpha' failed verify"),
+    ({"verify": {"alpha": {"ok": False, "recorded": {"matches": False}}}},
+     "task 'alpha' failed verify"),
+    ({"verify": {"alpha": {"ok": None}}}, "task 'alpha' failed verify"),  # no verdict
     ({"verify": {"alpha": {"digest_a": fake_digest("other")}}},
      "task 'alpha': .gen/verify/report.json is for image sha256:"),
 ])
