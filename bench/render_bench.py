@@ -2,6 +2,10 @@
 
     python bench/render_bench.py [--tasks 10000] [--jobs N] [--repeat N] [--dir DIR] [--keep DIR]
 
+--keep DIR builds the project in DIR and keeps it (with every output); run again with the same
+DIR and task count, it reuses that project and renders into new output dirs beside the old
+ones: no 10,000-task project to generate again, and nothing deleted (see fs_ceiling).
+
 Prints both wall times (the best of --repeat runs; each run is listed) and tasks/s.
 Targets (issue 2): 10,000 tasks in <= 5 s, and an unchanged re-render in <= 1 s, on a
 2-core machine.
@@ -43,11 +47,26 @@ def make_project(root: Path, n: int) -> None:
     write_locks(root, specs)
 
 
+def _generated(root: Path, n: int) -> bool:
+    """Does root hold a project make_project generated with n tasks?"""
+    tasks = root / "tasks"
+    return (root / "gen.yaml").is_file() and tasks.is_dir() and \
+        sum(1 for _ in tasks.iterdir()) == n
+
+
+def _unused(root: Path) -> int:
+    """The first k such that no earlier run left root/out-k (or its fs_ceiling scratch)."""
+    k = 0
+    while (root / f"out-{k}").exists():
+        k += 1
+    return k
+
+
 def fs_ceiling(root: Path, n: int = 3000) -> float:
     """Seconds per file to create, write and close n small files under root, in one process:
     the file system's own cost, which no renderer can beat. Kept until the end: deleting
     files right away would slow later creations (see below)."""
-    scratch = root / ".fs-ceiling"
+    scratch = root / f".fs-ceiling-{time.time_ns()}"
     scratch.mkdir()
     data = b"x" * 512
     t0 = time.perf_counter()
@@ -121,7 +140,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", type=int, default=10_000)
     ap.add_argument("--jobs", type=int, default=None)
-    ap.add_argument("--keep", metavar="DIR", help="build the project here and keep it")
+    ap.add_argument("--keep", metavar="DIR",
+                    help="build the project here and keep it; reuse it when it is there")
     ap.add_argument("--dir", metavar="DIR", help="make the temporary project under DIR")
     ap.add_argument("--repeat", type=int, default=3, metavar="N",
                     help="time each render N times and report the best (default 3)")
@@ -129,11 +149,14 @@ def main() -> int:
     root = Path(args.keep) if args.keep else \
         Path(tempfile.mkdtemp(prefix="gen-bench-", dir=args.dir))
     try:
-        t0 = time.perf_counter()
-        make_project(root, args.tasks)
-        gen_s = time.perf_counter() - t0
+        if args.keep and _generated(root, args.tasks):
+            print(f"reusing the {args.tasks} synthetic tasks in {root}")
+        else:
+            t0 = time.perf_counter()
+            make_project(root, args.tasks)
+            gen_s = time.perf_counter() - t0
+            print(f"generated {args.tasks} synthetic tasks in {gen_s:.2f}s (not timed below)")
         os.sync()  # the generated project's writeback must not compete with the timed renders
-        print(f"generated {args.tasks} synthetic tasks in {gen_s:.2f}s (not timed below)")
         check_before = cores_check()
         per_file = fs_ceiling(root)
         print(f"file system: {per_file * 1e6:.0f} us to create a small file (one core)")
@@ -145,8 +168,9 @@ def main() -> int:
         # Each full render goes to a fresh output dir (nothing is deleted in between: on ext4
         # without a journal, deleting makes the next creations slower for minutes).
         cold_times, cpu, checks, files = [], [], [], 0
+        first_out = _unused(root)
         for k in range(args.repeat):
-            out = root / f"out-{k}"
+            out = root / f"out-{first_out + k}"
             # the previous run's files are still being written back: that would take CPU
             # from this run (the first run starts after the sync above as well)
             os.sync()

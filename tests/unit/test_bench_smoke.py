@@ -24,6 +24,24 @@ def test_render_bench_runs(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []  # the bench removes its project
 
 
+def test_render_bench_reuses_a_kept_project(tmp_path: Path) -> None:
+    """--keep DIR a second time renders the same project into new output dirs."""
+    keep = tmp_path / "kept"
+    outs = []
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "render_bench.py"), "--tasks", "20",
+             "--repeat", "1", "--keep", str(keep)],
+            capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stderr
+        assert "full render:      20 tasks, 180 files" in proc.stdout, proc.stdout
+        outs.append(proc.stdout)
+    assert "generated 20 synthetic tasks" in outs[0]
+    assert "reusing the 20 synthetic tasks" in outs[1]
+    assert sorted(p.name for p in keep.glob("out-*")) == ["out-0", "out-1"]
+    assert len(list((keep / "out-1").iterdir())) == 20
+
+
 def test_render_instructions_phases_run(tmp_path: Path) -> None:
     """The phases bench/render_instructions.py counts under valgrind run (here without it)."""
     sys.path.insert(0, str(ROOT / "bench"))
