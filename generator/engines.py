@@ -14,6 +14,7 @@ Nothing else in gen runs an engine: build/verify/validate go through `get_engine
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -28,7 +29,8 @@ from generator import proc
 from generator.errors import ToolError, UsageError
 from generator.oci import layout_from_dir
 
-__all__ = ["ENGINES", "BuildRequest", "Engine", "available_engines", "get_engine"]
+__all__ = ["ENGINES", "BuildRequest", "Buildah", "Engine", "StoredImage", "available_engines",
+           "get_engine", "parse_size"]
 
 DOCKER_CLI = os.environ.get("GEN_DOCKER_CLI", "/usr/bin/docker")
 
@@ -45,6 +47,32 @@ class BuildRequest:
     env: dict[str, str] = field(default_factory=dict)  # extra env of the engine process
     umask: int | None = None
     timeout: float = 3600
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """An image in an engine's storage that gen owns (buildah's shared storage root)."""
+
+    id: str
+    names: tuple[str, ...]
+    digest: str
+    size: int  # bytes, as the engine estimates them
+
+
+_SIZE_RE = re.compile(r"([0-9.]+)\s*([kMGT]?B)\Z")
+_SIZE_UNITS = {"B": 1, "kB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+
+
+def parse_size(text: str) -> int:
+    """Bytes of a size as the containers tools print it ("127 MB": decimal units); 0 when
+    it cannot be read."""
+    m = _SIZE_RE.match(text.strip())
+    if m is None:
+        return 0
+    try:
+        return int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
+    except (ValueError, KeyError):
+        return 0
 
 
 class Engine(Protocol):
@@ -118,6 +146,45 @@ class Buildah:
     def _storage(self, root: Path) -> list[str]:
         return ["--root", str(root / "root"), "--runroot", str(root / "run"),
                 "--storage-driver", os.environ.get("GEN_BUILDAH_DRIVER", "overlay")]
+
+    def has_storage(self) -> bool:
+        """Has a non-isolated build made the shared storage root?"""
+        return (self.state / "root").is_dir()
+
+    def stored_images(self) -> list[StoredImage]:
+        """The images in the shared storage: what non-isolated builds pulled (their base
+        images; each build removes the image it made)."""
+        if not self.has_storage():
+            return []
+        out = proc.run(["buildah", *self._storage(self.state), "images", "--json"],
+                       what="list the images in buildah's storage").stdout
+        found = []
+        for item in json.loads(str(out) or "[]") or []:
+            found.append(StoredImage(id=str(item.get("id", "")),
+                                     names=tuple(str(n) for n in item.get("names") or []),
+                                     digest=str(item.get("digest", "")),
+                                     size=parse_size(str(item.get("size", "")))))
+        return sorted(found, key=lambda i: (i.names, i.id))
+
+    def stored_containers(self) -> list[str]:
+        """Working containers left in the shared storage (a build killed midway leaves
+        them; a finished one removes its own)."""
+        if not self.has_storage():
+            return []
+        out = proc.run(["buildah", *self._storage(self.state), "containers", "--json"],
+                       what="list the containers in buildah's storage").stdout
+        return sorted(str(c.get("containername") or c.get("id"))
+                      for c in json.loads(str(out) or "[]") or [])
+
+    def remove_stored(self, images: list[str], containers: list[str]) -> None:
+        """Remove working containers, then images (by id) from the shared storage."""
+        storage = self._storage(self.state)
+        if containers:
+            proc.run(["buildah", *storage, "rm", *containers],
+                     what="remove containers from buildah's storage")
+        if images:
+            proc.run(["buildah", *storage, "rmi", "-f", *images],
+                     what="remove images from buildah's storage")
 
     def build(self, req: BuildRequest) -> None:
         tmp_root: Path | None = None

@@ -7,6 +7,9 @@ What is garbage (everything else is kept):
 - **temporary directories** an interrupted `gen build`, `gen verify-reproducible` or
   `gen render` left behind (`build-*`, `pull-*`, `buildah-*` storage of isolated builds,
   `.layout-*`, `.gen/verify/.tmp-*`, render staging dirs), and temp files of atomic writes;
+- **buildah's shared storage** `.gen/build/buildah`: base images no lock in
+  `lockfiles/images.lock` pins any more (non-isolated builds pull their base there), and
+  working containers a killed build left (a finished build removes its own);
 - with `store=True`, **store files** (`.gen/cas`) that no lockfile, base image or kept image
   layout references, and **base images** in `.gen/base/` that `lockfiles/images.lock` no
   longer pins (their rootfs tar in the store goes with them).
@@ -31,7 +34,8 @@ from typing import Any
 
 from generator.build import CACHE_DIR, OCI_DIR
 from generator.cas import default_store
-from generator.errors import InputError, UsageError
+from generator.engines import Buildah
+from generator.errors import GenError, InputError, UsageError
 from generator.images import IMAGES_FILE, load_images
 from generator.lockfiles import read_lockset
 from generator.render import STAGING
@@ -51,8 +55,10 @@ _OCTAL_RE = re.compile(r"\\([0-7]{3})")
 
 @dataclass(frozen=True)
 class Removal:
-    kind: str  # image layout | cache record | leftover | store file | base image
-    path: str  # relative to the project (absolute for a store outside it)
+    kind: str  # image layout | cache record | leftover | store file | base image |
+    #            buildah image | buildah container
+    path: str  # relative to the project (absolute for a store outside it); an engine's
+    #            image or container by name
     bytes: int  # what deleting it frees (files whose last link it held)
 
     def to_json(self) -> dict[str, Any]:
@@ -225,10 +231,48 @@ def collect_garbage(project: Path, *, dry_run: bool = False, store: bool = False
         _store_garbage(project, plan, layouts, result)
     result.removed = plan.removals()
     result.skipped = plan.skipped
+    engine_removed = _engine_garbage(project, result, dry_run)
     if not dry_run:
         for _kind, path in plan.items:
             _delete(path)
+    result.removed += engine_removed
     return result
+
+
+def _engine_garbage(project: Path, result: GcResult, dry_run: bool) -> list[Removal]:
+    """Unpinned base images and leftover working containers in buildah's shared storage
+    (removed through the engine: its storage is not plain files)."""
+    buildah = Buildah(project / BUILD / "buildah")
+    if not buildah.has_storage():
+        return []
+    where = (BUILD / "buildah").as_posix()
+    if buildah.available() is not None:
+        result.skipped.append((where, "buildah is not installed, so its storage was not "
+                               "pruned (gen infra install)"))
+        return []
+    try:
+        pins = read_lockset(project).images.pins
+    except GenError as exc:
+        result.skipped.append((where, f"cannot tell which base images are pinned "
+                               f"({exc.message}); fix the lockfiles, then run gen gc again"))
+        return []
+    pinned = {d for pin in pins for d in (pin.index_digest, pin.manifest_digest)}
+    containers = buildah.stored_containers()
+    removed = [Removal("buildah container", name, 0) for name in containers]
+    unpinned = []
+    kept = 0
+    for image in buildah.stored_images():
+        digests = {image.digest} | {n.rsplit("@", 1)[1] for n in image.names if "@" in n}
+        if digests & pinned:
+            kept += 1
+        else:
+            unpinned.append(image.id)
+            removed.append(Removal("buildah image", image.names[0] if image.names
+                                   else image.id, image.size))
+    result.kept["buildah images"] = kept
+    if not dry_run and (containers or unpinned):
+        buildah.remove_stored(unpinned, containers)
+    return removed
 
 
 def _store_garbage(project: Path, plan: _Plan, layouts: set[str], result: GcResult) -> None:

@@ -19,7 +19,9 @@ def register(sub: Any) -> None:
         "gc", help="delete image layouts, cache records and leftovers no current image needs",
         description="Delete from .gen/ the OCI layouts and build-cache records of images "
         ".gen/build/images.json no longer names (a task changed and was rebuilt, or was "
-        "removed) and the temporary directories of interrupted runs. With --store, also the "
+        "removed), the temporary directories of interrupted runs, and in buildah's storage "
+        "(.gen/build/buildah) the base images no lock pins any more and the working "
+        "containers of killed builds. With --store, also the "
         "store files that no lockfile, locked base image or kept image references, and base "
         "images lockfiles/images.lock no longer pins. Runs only while no other gen command "
         "works on the project (exit 1 otherwise); never deletes a directory with a file "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from generator import registry as reg
 from generator.build import build_project, known_base_layers
 from generator.cas import default_store
-from generator.engines import available_engines
+from generator.engines import Buildah, available_engines
 from generator.fetch import fetch_project
 from generator.images import load_images
 from generator.lock import lock_project
@@ -100,12 +101,36 @@ def test_build_pushes_by_digest_and_caches(example: Path) -> None:
     # gen gc: the first image (no longer current) goes, the current one and the store stay
     old_layout = example / o.image.layout
     assert old_layout.is_dir()
+    # buildah's shared storage holds the pinned base the builds pulled; add what gc removes
+    # there: an image no lock pins (an old base) and the working container of a killed build
+    storage = Buildah(example / ".gen" / "build" / "buildah")
+    [pinned] = storage.stored_images()
+    flags = ["--root", str(storage.state / "root"), "--runroot", str(storage.state / "run"),
+             "--storage-driver", "overlay"]
+
+    def buildah(*args: str) -> str:
+        return subprocess.run(["buildah", *flags, *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    buildah("commit", "--quiet", "--rm", buildah("from", "scratch"),
+            "localhost/gen-test/old-base:1")
+    left = buildah("from", "--name", "gen-test-killed-build", "scratch")
+    assert len(storage.stored_images()) == 2 and storage.stored_containers() == [left]
+    dry = run_gen("gc", "--project", str(example), "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert {(r["kind"], r["path"]) for r in json.loads(dry.stdout)["removed"]} >= {
+        ("buildah image", "localhost/gen-test/old-base:1"),
+        ("buildah container", "gen-test-killed-build")}
+    assert len(storage.stored_images()) == 2 and storage.stored_containers() == [left]
     gc = run_gen("gc", "--project", str(example), "--json")
     assert gc.returncode == 0, gc.stderr
-    removed = {r["path"] for r in json.loads(gc.stdout)["removed"]}
+    report = json.loads(gc.stdout)
+    removed = {r["path"] for r in report["removed"]}
     assert o.image.layout in removed and not old_layout.exists()
     assert layout.image("fix-log-parser").digest == third[0].image.digest
     assert all(k.path.is_file() for k in base)
+    assert storage.stored_images() == [pinned] and storage.stored_containers() == []
+    assert report["kept"]["buildah images"] == 1
 
 
 @pytest.fixture(scope="module")

@@ -137,6 +137,22 @@ def test_gc_deletes_exactly_the_garbage(project: Path) -> None:
     assert again.removed == [] and again.freed == 0
 
 
+def test_buildah_storage_without_buildah_is_kept_and_named(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pruning buildah's storage goes through buildah (the integration test prunes a real
+    one); without it the storage is left alone and the report says why."""
+    from generator.engines import Buildah
+
+    storage = project / ".gen" / "build" / "buildah" / "root"
+    storage.mkdir(parents=True)
+    monkeypatch.setattr(Buildah, "available", lambda self: "buildah is not installed")
+    result = collect_garbage(project)
+    assert storage.is_dir()
+    assert (".gen/build/buildah", "buildah is not installed, so its storage was not pruned "
+            "(gen infra install)") in result.skipped
+    assert not [r for r in result.removed if r.kind.startswith("buildah")]
+
+
 def test_gc_store_keeps_what_locks_bases_and_images_reference(project: Path) -> None:
     result = collect_garbage(project, store=True)
     store = project / ".gen" / "cas" / "sha256"
