@@ -23,7 +23,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from generator import proc
 from generator.errors import ToolError, UsageError
@@ -156,10 +156,8 @@ class Buildah:
         images; each build removes the image it made)."""
         if not self.has_storage():
             return []
-        out = proc.run(["buildah", *self._storage(self.state), "images", "--json"],
-                       what="list the images in buildah's storage").stdout
         found = []
-        for item in json.loads(str(out) or "[]") or []:
+        for item in self._list("images"):
             found.append(StoredImage(id=str(item.get("id", "")),
                                      names=tuple(str(n) for n in item.get("names") or []),
                                      digest=str(item.get("digest", "")),
@@ -171,10 +169,21 @@ class Buildah:
         them; a finished one removes its own)."""
         if not self.has_storage():
             return []
-        out = proc.run(["buildah", *self._storage(self.state), "containers", "--json"],
-                       what="list the containers in buildah's storage").stdout
         return sorted(str(c.get("containername") or c.get("id"))
-                      for c in json.loads(str(out) or "[]") or [])
+                      for c in self._list("containers"))
+
+    def _list(self, what: str) -> list[dict[str, Any]]:
+        out = proc.run(["buildah", *self._storage(self.state), what, "--json"],
+                       what=f"list the {what} in buildah's storage").stdout
+        try:
+            items = json.loads(str(out) or "null") or []  # none: `null`
+        except ValueError as exc:
+            raise ToolError(f"buildah {what} --json printed no JSON: {exc}",
+                            hint="check the buildah install (gen infra install)") from exc
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise ToolError(f"buildah {what} --json printed no list of objects",
+                            hint="check the buildah install (gen infra install)")
+        return items
 
     def remove_stored(self, images: list[str], containers: list[str]) -> None:
         """Remove working containers, then images (by id) from the shared storage."""
