@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -13,8 +14,8 @@ from pathlib import Path
 from typing import Literal
 
 __all__ = ["LockMode", "ProjectBusy", "atomic_write", "current_umask", "decode_text",
-           "link_or_copy", "project_lock", "read_file", "read_file_stat", "read_text",
-           "walk_files", "write_all", "write_new"]
+           "link_or_copy", "mount_points", "project_lock", "read_file", "read_file_stat",
+           "read_text", "walk_files", "write_all", "write_new"]
 
 BUSY_LOCK = os.path.join(".gen", "busy.lock")
 
@@ -208,3 +209,21 @@ def walk_files(root: Path) -> Iterator[Path]:
                     found.append(Path(entry.path))
     found.sort(key=lambda p: p.relative_to(root).as_posix())
     yield from found
+
+
+_OCTAL_RE = re.compile(r"\\([0-7]{3})")
+
+
+def mount_points() -> list[str]:
+    """Every mount point of this process's mount namespace (/proc/self/mountinfo), as
+    paths; empty when it cannot be read."""
+    try:
+        text = Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        return []
+    points = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) > 4:  # field 5: the mount point, with \040-style octal escapes
+            points.append(_OCTAL_RE.sub(lambda m: chr(int(m.group(1), 8)), parts[4]))
+    return points

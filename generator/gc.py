@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from generator.build import CACHE_DIR, OCI_DIR
 from generator.cas import default_store
 from generator.engines import Buildah
 from generator.errors import GenError, InputError, UsageError
+from generator.fsutil import mount_points
 from generator.images import IMAGES_FILE, load_images
 from generator.lockfiles import read_lockset
 from generator.render import STAGING
@@ -50,7 +50,6 @@ BASE = Path(".gen") / "base"
 # temp dirs and files gen's commands create under .gen/build (see build, engines, base)
 _BUILD_TEMP_PREFIXES = ("build-", "pull-", "buildah-", ".layout-", ".export-", ".norm-")
 _TMP_MARK = ".gen-tmp-"
-_OCTAL_RE = re.compile(r"\\([0-7]{3})")
 
 
 @dataclass(frozen=True)
@@ -83,19 +82,6 @@ class GcResult:
         return out
 
 
-def _mount_points() -> list[str]:
-    try:
-        text = Path("/proc/self/mountinfo").read_text()
-    except OSError:
-        return []
-    points = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) > 4:  # field 5: the mount point, with \040-style octal escapes
-            points.append(_OCTAL_RE.sub(lambda m: chr(int(m.group(1), 8)), parts[4]))
-    return points
-
-
 class _Plan:
     """What to delete, with each inode counted once (hard links share one)."""
 
@@ -103,7 +89,7 @@ class _Plan:
         self.project = project
         self.items: list[tuple[str, Path]] = []
         self.skipped: list[tuple[str, str]] = []
-        self.mounts = _mount_points()
+        self.mounts = mount_points()
         self.links: dict[tuple[int, int], list[int]] = {}  # inode -> [size, nlink, removed]
         self.inodes: list[list[tuple[int, int]]] = []  # per item
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from generator import proc
 from generator.engines import DOCKER_CLI
 from generator.errors import ToolError
+from generator.fsutil import mount_points
 
 __all__ = ["PACKAGES", "Infra", "Status", "alive", "env_lines", "stop_pid"]
 
@@ -252,6 +253,7 @@ class Infra:
                             "export DOCKER_HOST of a running engine")
         if not os.path.exists(DOCKER_CLI):
             raise ToolError(f"{DOCKER_CLI} is missing", hint="gen infra install")
+        self._unmount_leftovers(say)
         (self.dk_dir / "root").mkdir(parents=True, exist_ok=True)
         (self.dk_dir / "exec").mkdir(parents=True, exist_ok=True)
         self._bridge_up()
@@ -274,6 +276,26 @@ class Infra:
                             hint=f"see {self.dk_dir / 'dockerd.log'}")
         say(f"docker: started dockerd {version} at {self.socket} (pid {_pid(pid_file)}; "
             "stop: gen infra down)")
+
+    def _unmount_leftovers(self, say: Callable[[str], None]) -> None:
+        """Unmount what a dockerd that did not shut down cleanly (killed, or the machine
+        restarted under it) left mounted below our docker state dir: the data root's private
+        bind mount, overlay and shm mounts. They would keep `rm -rf` of the project from
+        working. Only paths under this state dir; called when our dockerd is not running."""
+        prefix = str(self.dk_dir) + "/"
+        left = sorted({m for m in mount_points() if m.startswith(prefix)},
+                      key=lambda m: m.count("/"), reverse=True)  # the deepest first
+        failed = []
+        for point in left:
+            if proc.run(["umount", point], what=f"unmount {point}", check=False).returncode:
+                failed.append(point)
+        if failed:
+            raise ToolError(f"cannot unmount {len(failed)} mount(s) a stopped dockerd left "
+                            f"below {self.dk_dir}: {', '.join(failed[:3])}",
+                            hint="unmount them (umount -l PATH), then run gen infra again")
+        if left:
+            say(f"docker: unmounted {len(left)} mount(s) a dockerd that did not shut down "
+                f"cleanly left below {self.dk_dir}")
 
     def _bridge_up(self) -> None:
         shown = proc.run(["ip", "link", "show", self.bridge], what="look for the bridge",
@@ -312,6 +334,8 @@ class Infra:
             stopped = stop_pid(pid_file)
             if stopped:
                 say(f"dockerd: stopped (pid {stopped})")
+        if not alive(_pid(pid_file)):
+            self._unmount_leftovers(say)
         created = self.dk_dir / "bridge.created"
         if created.exists():
             proc.run(["ip", "link", "del", created.read_text().strip()],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import pytest
 
 from generator import proc
 from generator.cli import main
+from generator.fsutil import mount_points
 from generator.infra import PACKAGES, Infra, alive, env_lines, stop_pid
 
 
@@ -134,3 +136,34 @@ def test_cli_down_with_nothing_running(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.delenv("GEN_INFRA", raising=False)
     assert main(["infra", "down", "--project", str(tmp_path)]) == 0
     assert "nothing of ours was running" in capsys.readouterr().out
+
+
+def test_down_unmounts_what_a_killed_dockerd_left(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A dockerd killed (or a machine restarted) under it leaves its data root bind-mounted
+    on itself and overlays below it: `rm -rf` of the project then fails. down (and up)
+    unmount them, deepest first, and only below our own state dir."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting needs root")
+    monkeypatch.delenv("GEN_INFRA", raising=False)
+    root = tmp_path / ".gen" / "infra" / "docker" / "root"
+    merged = root / "overlay2" / "abc" / "merged"
+    merged.mkdir(parents=True)
+    outside = tmp_path / "not-ours"
+    outside.mkdir()
+    mounted = []
+    try:
+        for cmd in (["mount", "--bind", str(root), str(root)],
+                    ["mount", "-t", "tmpfs", "tmpfs", str(merged)],
+                    ["mount", "-t", "tmpfs", "tmpfs", str(outside)]):
+            subprocess.run(cmd, check=True, capture_output=True)
+            mounted.append(cmd[-1])
+        assert main(["infra", "down", "--project", str(tmp_path)]) == 0
+        assert "docker: unmounted 2 mount(s)" in capsys.readouterr().out
+        left = [m for m in mount_points() if m.startswith(str(tmp_path) + "/")]
+        assert left == [str(outside)]  # not below the docker state dir: not ours to touch
+        shutil.rmtree(tmp_path / ".gen")  # what the leftover mounts made fail
+    finally:
+        for point in reversed(mounted):
+            subprocess.run(["umount", point], check=False, capture_output=True)
