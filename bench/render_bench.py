@@ -55,7 +55,7 @@ def _generated(root: Path, n: int) -> bool:
 
 
 def _unused(root: Path) -> int:
-    """The first k such that no earlier run left root/out-k (or its fs_ceiling scratch)."""
+    """The first k such that no earlier run left root/out-k."""
     k = 0
     while (root / f"out-{k}").exists():
         k += 1
@@ -151,6 +151,11 @@ def main() -> int:
     try:
         if args.keep and _generated(root, args.tasks):
             print(f"reusing the {args.tasks} synthetic tasks in {root}")
+        elif args.keep and root.exists() and any(root.iterdir()):
+            print(f"render_bench: {root} holds something other than a project of "
+                  f"{args.tasks} synthetic tasks (another --tasks, or an interrupted run): "
+                  "pass a new --keep DIR", file=sys.stderr)
+            return 2
         else:
             t0 = time.perf_counter()
             make_project(root, args.tasks)

@@ -59,13 +59,13 @@ class StoredImage:
     size: int  # bytes, as the engine estimates them
 
 
-_SIZE_RE = re.compile(r"([0-9.]+)\s*([kMGT]?B)\Z")
-_SIZE_UNITS = {"B": 1, "kB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+_SIZE_RE = re.compile(r"([0-9.]+(?:e[+-]?[0-9]+)?)\s*([kKMGT]?B)\Z")
+_SIZE_UNITS = {"B": 1, "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 
 
 def parse_size(text: str) -> int:
-    """Bytes of a size as the containers tools print it ("127 MB": decimal units); 0 when
-    it cannot be read."""
+    """Bytes of a size as the containers tools print it ("127 MB", "5.12 kB", "1e+03 KB":
+    decimal units); 0 when it cannot be read."""
     m = _SIZE_RE.match(text.strip())
     if m is None:
         return 0

@@ -34,7 +34,7 @@ from typing import Any
 from generator.build import CACHE_DIR, OCI_DIR
 from generator.cas import default_store
 from generator.engines import Buildah
-from generator.errors import GenError, InputError, UsageError
+from generator.errors import GenError, InputError, ToolError, UsageError
 from generator.fsutil import mount_points
 from generator.images import IMAGES_FILE, load_images
 from generator.lockfiles import read_lockset
@@ -243,21 +243,29 @@ def _engine_garbage(project: Path, result: GcResult, dry_run: bool) -> list[Remo
                                f"({exc.message}); fix the lockfiles, then run gen gc again"))
         return []
     pinned = {d for pin in pins for d in (pin.index_digest, pin.manifest_digest)}
-    containers = buildah.stored_containers()
-    removed = [Removal("buildah container", name, 0) for name in containers]
-    unpinned = []
-    kept = 0
-    for image in buildah.stored_images():
-        digests = {image.digest} | {n.rsplit("@", 1)[1] for n in image.names if "@" in n}
-        if digests & pinned:
-            kept += 1
-        else:
-            unpinned.append(image.id)
-            removed.append(Removal("buildah image", image.names[0] if image.names
-                                   else image.id, image.size))
-    result.kept["buildah images"] = kept
-    if not dry_run and (containers or unpinned):
-        buildah.remove_stored(unpinned, containers)
+    removed: list[Removal] = []
+    try:
+        containers = buildah.stored_containers()
+        removed += [Removal("buildah container", name, 0) for name in containers]
+        unpinned = []
+        kept = 0
+        for image in buildah.stored_images():
+            digests = {image.digest} | {n.rsplit("@", 1)[1] for n in image.names if "@" in n}
+            if digests & pinned:
+                kept += 1
+            else:
+                unpinned.append(image.id)
+                removed.append(Removal("buildah image", image.names[0] if image.names
+                                       else image.id, image.size))
+        result.kept["buildah images"] = kept
+        if not dry_run and (containers or unpinned):
+            buildah.remove_stored(unpinned, containers)
+    except ToolError as exc:
+        # the files gc found are still deleted; only the engine's storage is left as it is
+        result.skipped.append((where, f"buildah failed, so its storage was not pruned: "
+                               f"{exc.message} (if another storage driver made it, set "
+                               "GEN_BUILDAH_DRIVER to that one)"))
+        return []
     return removed
 
 

@@ -21,7 +21,7 @@ import signal
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from generator.engines import DOCKER_CLI
 from generator.errors import ToolError
 from generator.fsutil import mount_points
 
-__all__ = ["PACKAGES", "Infra", "Status", "alive", "env_lines", "stop_pid"]
+__all__ = ["PACKAGES", "Infra", "Status", "alive", "env_lines", "running", "stop_pid"]
 
 # Debian packages the pipeline's stages call (engines, registry, base image, fetch, export)
 PACKAGES = ("docker.io", "buildah", "podman", "skopeo", "docker-registry", "mmdebstrap",
@@ -76,21 +76,47 @@ def alive(pid: int | None) -> bool:
         return True
 
 
-def stop_pid(file: Path, *, grace: float = 20.0) -> int | None:
-    """Stop the process whose PID `file` holds: TERM, wait up to `grace` seconds, then KILL.
-    Removes the file. Returns the PID it stopped (None if nothing ran)."""
+def _cmdline(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return None
+
+
+def running(file: Path, owner: Sequence[str] = ()) -> int | None:
+    """The PID `file` holds when that process runs and, if `owner` is given, one of its
+    arguments contains one of those strings (our state dir): a PID file that outlived its
+    process (a killed daemon, a restarted machine) may name a number the kernel has since
+    given to another program, which is not ours to stop."""
     pid = _pid(file)
     if not alive(pid):
-        file.unlink(missing_ok=True)
         return None
     assert pid is not None
-    os.kill(pid, signal.SIGTERM)
+    if owner:
+        args = _cmdline(pid)
+        if args is not None and not any(o in a for a in args for o in owner):
+            return None
+    return pid
+
+
+def stop_pid(file: Path, *, grace: float = 20.0, owner: Sequence[str] = ()) -> int | None:
+    """Stop the process whose PID `file` holds (see `running` for `owner`): TERM, wait up to
+    `grace` seconds, then KILL. Removes the file. Returns the PID it stopped (None if nothing
+    of ours ran)."""
+    pid = running(file, owner)
+    if pid is None:
+        file.unlink(missing_ok=True)
+        return None
+    with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while alive(pid) and time.monotonic() < deadline:
         _reap(pid)
         time.sleep(0.05)
     if alive(pid):
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
         for _ in range(100):
             _reap(pid)
             if not alive(pid):
@@ -121,6 +147,10 @@ class Infra:
         self.reg_dir = self.state / "registry"
         self.dk_dir = self.state / "docker"
         self.socket = f"unix://{self.dk_dir / 'docker.sock'}"
+        # what the command lines of our daemons contain (their state dirs, as spelled when
+        # started or resolved): a PID file's process without it is not ours
+        self.dk_owner = (str(self.dk_dir), os.path.realpath(self.dk_dir))
+        self.reg_owner = (str(self.reg_dir), os.path.realpath(self.reg_dir))
 
     # -- probes -----------------------------------------------------------------------
 
@@ -144,7 +174,8 @@ class Infra:
     def docker_host(self) -> str:
         """The engine gen uses: ours if it runs, else one that already answers on $DOCKER_HOST
         or the system socket, else ours (to be started)."""
-        if alive(_pid(self.dk_dir / "docker.pid")) and (self.dk_dir / "docker.sock").exists():
+        if running(self.dk_dir / "docker.pid", self.dk_owner) and \
+                (self.dk_dir / "docker.sock").exists():
             return self.socket
         env_host = os.environ.get("DOCKER_HOST")
         if env_host and env_host != self.socket and self.docker_version(env_host):
@@ -156,12 +187,12 @@ class Infra:
     def status(self) -> Status:
         host = self.docker_host()
         version = self.docker_version(host)
-        reg_pid = _pid(self.reg_dir / "registry.pid")
-        dk_pid = _pid(self.dk_dir / "docker.pid")
+        reg_pid = running(self.reg_dir / "registry.pid", self.reg_owner)
+        dk_pid = running(self.dk_dir / "docker.pid", self.dk_owner)
         return Status(registry=self.registry, registry_up=self.registry_ok(),
-                      registry_pid=reg_pid if alive(reg_pid) else None,
+                      registry_pid=reg_pid,
                       docker_host=host, docker_up=version is not None,
-                      docker_pid=dk_pid if alive(dk_pid) and host == self.socket else None,
+                      docker_pid=dk_pid if host == self.socket else None,
                       docker_version=version)
 
     def env(self) -> dict[str, str]:
@@ -207,8 +238,8 @@ class Infra:
 
     def registry_up(self, say: Callable[[str], None]) -> None:
         pid_file = self.reg_dir / "registry.pid"
-        pid = _pid(pid_file)
-        if alive(pid) and self.registry_ok():
+        pid = running(pid_file, self.reg_owner)
+        if pid and self.registry_ok():
             say(f"registry: running at http://{self.registry} (pid {pid})")
             return
         if self.registry_ok():
@@ -230,7 +261,7 @@ class Infra:
                          fix="gen infra install")
         pid_file.write_text(f"{pid}\n")
         if not self._wait(self.registry_ok, 10, pid):
-            stop_pid(pid_file, grace=2)
+            stop_pid(pid_file, grace=2, owner=self.reg_owner)
             raise ToolError(f"the registry did not come up on {self.registry}: "
                             f"{_tail(self.reg_dir / 'registry.log')}",
                             hint="is the port taken? set GEN_REGISTRY=127.0.0.1:<port>")
@@ -244,8 +275,8 @@ class Infra:
             say(f"docker: using the engine already at {host}")
             return
         pid_file = self.dk_dir / "docker.pid"
-        pid = _pid(pid_file)
-        if alive(pid) and self.docker_version(host):
+        pid = running(pid_file, self.dk_owner)
+        if pid and self.docker_version(host):
             say(f"docker: running at {host} (pid {pid})")
             return
         if os.geteuid() != 0:
@@ -253,7 +284,13 @@ class Infra:
                             "export DOCKER_HOST of a running engine")
         if not os.path.exists(DOCKER_CLI):
             raise ToolError(f"{DOCKER_CLI} is missing", hint="gen infra install")
-        self._unmount_leftovers(say)
+        if pid:
+            raise ToolError(f"our dockerd (pid {pid}) runs but does not answer at {host}",
+                            hint="wait for it, or stop it with `gen infra down` and run "
+                            "`gen infra up` again")
+        failed = self._unmount_leftovers(say)
+        if failed:
+            raise self._unmount_failed(failed, self.dk_dir)
         (self.dk_dir / "root").mkdir(parents=True, exist_ok=True)
         (self.dk_dir / "exec").mkdir(parents=True, exist_ok=True)
         self._bridge_up()
@@ -271,31 +308,36 @@ class Infra:
         if version is None:
             if not pid_file.exists():
                 pid_file.write_text(f"{launched}\n")
-            stop_pid(pid_file, grace=5)
+            stop_pid(pid_file, grace=5, owner=self.dk_owner)
             raise ToolError(f"dockerd did not start: {_tail(self.dk_dir / 'dockerd.log')}",
                             hint=f"see {self.dk_dir / 'dockerd.log'}")
         say(f"docker: started dockerd {version} at {self.socket} (pid {_pid(pid_file)}; "
             "stop: gen infra down)")
 
-    def _unmount_leftovers(self, say: Callable[[str], None]) -> None:
+    def _unmount_leftovers(self, say: Callable[[str], None]) -> list[str]:
         """Unmount what a dockerd that did not shut down cleanly (killed, or the machine
         restarted under it) left mounted below our docker state dir: the data root's private
         bind mount, overlay and shm mounts. They would keep `rm -rf` of the project from
-        working. Only paths under this state dir; called when our dockerd is not running."""
-        prefix = str(self.dk_dir) + "/"
-        left = sorted({m for m in mount_points() if m.startswith(prefix)},
-                      key=lambda m: m.count("/"), reverse=True)  # the deepest first
+        working. Only paths below this state dir, latest mount first (children before their
+        parents, and every one of mounts stacked on one path); the caller has made sure our
+        dockerd is not running. Returns the mount points that could not be unmounted."""
+        prefix = os.path.realpath(self.dk_dir) + "/"  # mountinfo shows real paths
+        left = [m for m in reversed(mount_points()) if m.startswith(prefix)]
         failed = []
         for point in left:
             if proc.run(["umount", point], what=f"unmount {point}", check=False).returncode:
                 failed.append(point)
-        if failed:
-            raise ToolError(f"cannot unmount {len(failed)} mount(s) a stopped dockerd left "
-                            f"below {self.dk_dir}: {', '.join(failed[:3])}",
-                            hint="unmount them (umount -l PATH), then run gen infra again")
-        if left:
-            say(f"docker: unmounted {len(left)} mount(s) a dockerd that did not shut down "
-                f"cleanly left below {self.dk_dir}")
+        if len(left) > len(failed):
+            say(f"docker: unmounted {len(left) - len(failed)} mount(s) a dockerd that did not "
+                f"shut down cleanly left below {self.dk_dir}")
+        return failed
+
+    @staticmethod
+    def _unmount_failed(failed: list[str], where: Path) -> ToolError:
+        return ToolError(f"cannot unmount {len(failed)} mount(s) a stopped dockerd left below "
+                         f"{where}: {', '.join(failed[:3])} (busy: a containerd or shim may "
+                         "still hold them)", hint="stop what holds them, unmount them "
+                         "(umount PATH), then run gen infra again")
 
     def _bridge_up(self) -> None:
         shown = proc.run(["ip", "link", "show", self.bridge], what="look for the bridge",
@@ -331,19 +373,22 @@ class Infra:
                 if ids:
                     proc.run([DOCKER_CLI, "rm", "-f", *ids], what="remove containers",
                              check=False, extra_env={"DOCKER_HOST": self.socket})
-            stopped = stop_pid(pid_file)
+            stopped = stop_pid(pid_file, owner=self.dk_owner)
             if stopped:
                 say(f"dockerd: stopped (pid {stopped})")
-        if not alive(_pid(pid_file)):
-            self._unmount_leftovers(say)
+        # the mounts a dockerd that did not stop cleanly left (a failure is raised once the
+        # bridge and the registry are stopped too)
+        failed = [] if running(pid_file, self.dk_owner) else self._unmount_leftovers(say)
         created = self.dk_dir / "bridge.created"
         if created.exists():
             proc.run(["ip", "link", "del", created.read_text().strip()],
                      what="remove the bridge", check=False)
             created.unlink()
-        stopped = stop_pid(self.reg_dir / "registry.pid")
+        stopped = stop_pid(self.reg_dir / "registry.pid", owner=self.reg_owner)
         if stopped:
             say(f"registry: stopped (pid {stopped})")
+        if failed:
+            raise self._unmount_failed(failed, self.dk_dir)
 
     @staticmethod
     def _wait(ready: Callable[[], bool], seconds: float, pid: int) -> bool:

@@ -36,6 +36,7 @@ import rfc8785
 
 from generator import __version__
 from generator.errors import InputError
+from generator.lockfiles import DIGEST_RE, HEX64_RE
 
 __all__ = [
     "BUILD_TYPE",
@@ -64,8 +65,6 @@ PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
 BUILD_TYPE = "urn:gen-datasets:release:v1"
 LOCAL_BUILDER = "urn:gen-datasets:builder:local"
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def sha256_hex(data: bytes) -> str:
@@ -203,7 +202,7 @@ def build_manifest(
 ) -> Manifest:
     for repo, plats in (images or {}).items():
         for plat, digest in plats.items():
-            if not _DIGEST.fullmatch(digest):
+            if not DIGEST_RE.match(digest):
                 raise InputError(f"image {repo} ({plat}) has no sha256 digest: '{digest}'",
                                  hint="run `gen build` again")
     return Manifest(
@@ -237,7 +236,7 @@ def parse_manifest(data: bytes) -> Manifest:
         files: dict[str, FileEntry] = {}
         for rel, e in obj["files"].items():
             _check_rel(rel)
-            if not (isinstance(e["sha256"], str) and _HEX64.fullmatch(e["sha256"])
+            if not (isinstance(e["sha256"], str) and HEX64_RE.match(e["sha256"])
                     and isinstance(e["size"], int) and e["mode"] in ("0644", "0755")):
                 raise ManifestError(f"bad file entry for '{rel}'")
             files[rel] = FileEntry(e["sha256"], e["size"], e["mode"])
@@ -245,7 +244,7 @@ def parse_manifest(data: bytes) -> Manifest:
         for repo, plats in obj["images"].items():
             images[repo] = {}
             for plat, digest in plats.items():
-                if not (isinstance(digest, str) and _DIGEST.fullmatch(digest)):
+                if not (isinstance(digest, str) and DIGEST_RE.match(digest)):
                     raise ManifestError(f"bad digest for image '{repo}' ({plat})")
                 images[repo][plat] = digest
         archive = obj.get("archive")
@@ -253,7 +252,7 @@ def parse_manifest(data: bytes) -> Manifest:
                 isinstance(archive.get("name"), str) and "/" not in archive["name"]
                 and archive["name"] not in ("", ".", "..")
                 and isinstance(archive.get("sha256"), str)
-                and _DIGEST.fullmatch(archive["sha256"])):
+                and DIGEST_RE.match(archive["sha256"])):
             raise ManifestError("bad archive entry")
         return Manifest(
             dataset_name=str(ds["name"]), dataset_version=str(ds["version"]),

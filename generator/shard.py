@@ -86,7 +86,7 @@ class MergeResult:
     reports: dict[str, int]  # kind -> tasks in the merged report
     layouts_copied: int
     layouts_missing: list[str] = field(default_factory=list)  # tasks: not in any shard dir
-    records_copied: int = 0  # build cache records (.gen/build/cache/) of the merged images
+    records_copied: int = 0  # build cache records (.gen/build/cache/) of merged images written
     shards: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -148,25 +148,29 @@ def _merge_reports(kind: str, reports: list[tuple[Path, dict[str, Any]]],
     return merged
 
 
-def _copy_cache_record(gen: Path, project: Path, image: BuiltImage) -> int:
-    """Copy the shard's cache record of `image` into the project: 1 when copied, 0 when the
-    shard has none for it (or one for another digest, which is not this image's)."""
+def _copy_cache_record(gens: Sequence[Path], project: Path, image: BuiltImage) -> int:
+    """Copy the cache record of `image` into the project from the first of the shards that
+    built it which has one for its key and digest: 1 when that wrote a file, 0 when the
+    project holds the same bytes already or no shard has such a record."""
     if not image.key or ":" not in image.key:
         return 0
     name = image.key.split(":", 1)[1] + ".json"
-    src = gen / CACHE_DIR.relative_to(".gen") / name
-    try:
-        data = src.read_bytes()
-        rec = json.loads(data)
-    except (OSError, ValueError):
-        return 0
-    if not isinstance(rec, dict) or rec.get("digest") != image.digest \
-            or rec.get("key") != image.key:
-        return 0
     dest = project / CACHE_DIR / name
-    if not (dest.is_file() and dest.read_bytes() == data):
+    for gen in gens:
+        src = gen / CACHE_DIR.relative_to(".gen") / name
+        try:
+            data = src.read_bytes()
+            rec = json.loads(data)
+        except (OSError, ValueError):
+            continue
+        if not isinstance(rec, dict) or rec.get("digest") != image.digest \
+                or rec.get("key") != image.key:
+            continue  # another build's record: not this image's
+        if dest.is_file() and dest.read_bytes() == data:
+            return 0
         atomic_write(dest, data)
-    return 1
+        return 1
+    return 0
 
 
 def merge_shards(project: Path, shards: Sequence[Path]) -> MergeResult:
@@ -179,6 +183,7 @@ def merge_shards(project: Path, shards: Sequence[Path]) -> MergeResult:
     images: dict[str, BuiltImage] = {}
     layout_src: dict[str, Path] = {}
     built_by: dict[str, Path] = {}
+    gens_of: dict[str, list[Path]] = {}  # task -> the shards' .gen/ dirs that built its image
     reports: dict[str, list[tuple[Path, dict[str, Any]]]] = {k: [] for k in REPORTS}
     result = MergeResult(images=0, reports={}, layouts_copied=0)
     # the file names of fetched artifacts (gen build and the release check need the wheels')
@@ -200,6 +205,7 @@ def merge_shards(project: Path, shards: Sequence[Path]) -> MergeResult:
                 continue
             images.setdefault(task, image)
             built_by.setdefault(task, path)
+            gens_of.setdefault(task, []).append(gen)
             if image.layout and task not in layout_src:
                 layout_src[task] = gen / Path(image.layout).relative_to(".gen")
         for kind, rel in REPORTS.items():
@@ -230,7 +236,7 @@ def merge_shards(project: Path, shards: Sequence[Path]) -> MergeResult:
                           + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
                           problems)
     for task, image in sorted(images.items()):
-        result.records_copied += _copy_cache_record(built_by[task].parent.parent, project, image)
+        result.records_copied += _copy_cache_record(gens_of[task], project, image)
     for task, src in sorted(layout_src.items()):
         dest = project / images[task].layout
         if dest.is_dir():

@@ -22,6 +22,7 @@ import yaml
 
 from generator.errors import SpecError
 from generator.fsutil import read_file, read_text
+from generator.lockfiles import SHA1_RE
 
 __all__ = [
     "DATASET_FILE",
@@ -51,7 +52,6 @@ SPEC_FILE = "task.spec.yaml"
 TASK_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*\Z")
 _NAME_RE = TASK_ID_RE
 _PLATFORM_RE = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?\Z")
-_SHA1_RE = re.compile(r"^[0-9a-f]{40}\Z")
 _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _APT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(:[a-z0-9]+)?\Z")
 _REQ_RE = re.compile(
@@ -922,9 +922,9 @@ def parse_task(task_dir: Path, data: Any, ctx: _Ctx, defaults: Defaults,
             raise ctx.fail(("source",), "source needs exactly one of 'git' or 'archive'",
                            "write source: {git: <bundle path or URL>} or {archive: <path or URL>}")
         source = Source(type="git" if git else "archive", location=git or archive)
-        base_commit = m.text("base_commit", required=True, pattern=_SHA1_RE,
+        base_commit = m.text("base_commit", required=True, pattern=SHA1_RE,
                             fix="write the full 40-hex commit sha the repo is checked out at")
-        setup_commit = m.text("environment_setup_commit", default=base_commit, pattern=_SHA1_RE,
+        setup_commit = m.text("environment_setup_commit", default=base_commit, pattern=SHA1_RE,
                              fix="write a full 40-hex commit sha")
         patch_file, patch = _read_task_file(m, ctx, listing, "patch", default="gold.patch")
         test_patch_file, test_patch = _read_task_file(m, ctx, listing, "test_patch",

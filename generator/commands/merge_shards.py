@@ -22,7 +22,8 @@ def register(sub: Any) -> None:
         "--shard I/N`). Checks that every task of the project has exactly one image, that no "
         "shard ran on other tasks, that the reports ran under the same conditions and that "
         "the validate reports cover every task; then writes .gen/build/images.json and the "
-        "merged reports (and copies the OCI layouts the shards hold). Writes nothing when a "
+        "merged reports (and copies the OCI layouts and build cache records the shards hold "
+        "for the merged images). Writes nothing when a "
         "check fails (exit 1). Then `gen release` signs the whole.")
     add_common(p)
     p.add_argument("shards", nargs="+", metavar="DIR", help="a shard job's .gen/ directory")

@@ -40,6 +40,13 @@ def test_render_bench_reuses_a_kept_project(tmp_path: Path) -> None:
     assert "reusing the 20 synthetic tasks" in outs[1]
     assert sorted(p.name for p in keep.glob("out-*")) == ["out-0", "out-1"]
     assert len(list((keep / "out-1").iterdir())) == 20
+    # another size: refused, nothing touched
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "render_bench.py"), "--tasks", "21",
+         "--repeat", "1", "--keep", str(keep)],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 2 and "pass a new --keep DIR" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in keep.glob("out-*")) == ["out-0", "out-1"]
 
 
 def test_render_instructions_phases_run(tmp_path: Path) -> None:

@@ -153,6 +153,56 @@ def test_buildah_storage_without_buildah_is_kept_and_named(
     assert not [r for r in result.removed if r.kind.startswith("buildah")]
 
 
+def test_which_buildah_images_are_pinned(project: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """An image in buildah's storage stays when its digest, or a digest its names carry, is
+    one images.lock pins (index or manifest digest); everything else goes, with the working
+    containers (the real buildah: tests/integration/test_build_verify.py)."""
+    from generator.engines import Buildah, StoredImage
+
+    pin = read_lockset(project).images.pins[0]
+    images = [
+        StoredImage("i1", (f"{pin.repository}@{pin.index_digest}",), fake_digest("m"), 10),
+        StoredImage("i2", (), pin.manifest_digest, 20),  # pulled by manifest digest
+        StoredImage("i3", ("localhost/old:1",), fake_digest("old"), 30),  # no '@' in it
+        StoredImage("i4", (), fake_digest("anon"), 40),  # no names at all
+        StoredImage("i5", (f"{pin.repository}@{fake_digest('older')}",), fake_digest("o"), 50),
+    ]
+    removed: list[tuple[list[str], list[str]]] = []
+    (project / ".gen" / "build" / "buildah" / "root").mkdir(parents=True)
+    monkeypatch.setattr(Buildah, "available", lambda self: None)
+    monkeypatch.setattr(Buildah, "stored_images", lambda self: images)
+    monkeypatch.setattr(Buildah, "stored_containers", lambda self: ["killed-build"])
+    monkeypatch.setattr(Buildah, "remove_stored",
+                        lambda self, i, c: removed.append((list(i), list(c))))
+    dry = collect_garbage(project, dry_run=True)
+    assert removed == []
+    gone = {(r.kind, r.path, r.bytes) for r in dry.removed if r.kind.startswith("buildah")}
+    assert gone == {("buildah container", "killed-build", 0),
+                    ("buildah image", "localhost/old:1", 30), ("buildah image", "i4", 40),
+                    ("buildah image", f"{pin.repository}@{fake_digest('older')}", 50)}
+    assert dry.kept["buildah images"] == 2
+    collect_garbage(project)
+    assert removed == [(["i3", "i4", "i5"], ["killed-build"])]
+
+
+def test_a_failing_buildah_leaves_its_storage_and_gc_goes_on(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator.engines import Buildah
+    from generator.errors import ToolError
+
+    def fail(self: Buildah) -> list[str]:
+        raise ToolError("cannot list the containers in buildah's storage: buildah exited 125")
+
+    (project / ".gen" / "build" / "buildah" / "root").mkdir(parents=True)
+    monkeypatch.setattr(Buildah, "available", lambda self: None)
+    monkeypatch.setattr(Buildah, "stored_containers", fail)
+    result = collect_garbage(project)
+    [(_, why)] = [s for s in result.skipped if s[0] == ".gen/build/buildah"]
+    assert "buildah failed, so its storage was not pruned" in why and "exited 125" in why
+    assert result.by_kind()["image layout"] == 1  # the files were still collected
+
+
 def test_gc_store_keeps_what_locks_bases_and_images_reference(project: Path) -> None:
     result = collect_garbage(project, store=True)
     store = project / ".gen" / "cas" / "sha256"

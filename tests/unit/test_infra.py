@@ -15,7 +15,7 @@ import pytest
 from generator import proc
 from generator.cli import main
 from generator.fsutil import mount_points
-from generator.infra import PACKAGES, Infra, alive, env_lines, stop_pid
+from generator.infra import PACKAGES, Infra, alive, env_lines, running, stop_pid
 
 
 def test_env_lines_survive_a_shell_eval(tmp_path: Path) -> None:
@@ -60,6 +60,31 @@ def test_stop_pid_stops_exactly_the_recorded_process(tmp_path: Path) -> None:
     finally:
         stop_pid(tmp_path / "o" / "x.pid")
     assert not alive(other)
+
+
+def test_a_pid_file_naming_another_program_is_stale(tmp_path: Path) -> None:
+    """After a killed daemon or a restart, the PID in a file may belong to another program
+    now: with `owner` (our state dir, which our daemons' command lines name) it is not ours,
+    and it is neither reported as running nor stopped."""
+    state = tmp_path / "state"
+    ours = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                             f"--data-root={state}/root"])
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        pid_file = tmp_path / "d.pid"
+        pid_file.write_text(f"{stranger.pid}\n")
+        assert running(pid_file) == stranger.pid  # without an owner: any live process
+        assert running(pid_file, (str(state),)) is None
+        assert stop_pid(pid_file, owner=(str(state),)) is None
+        assert alive(stranger.pid) and not pid_file.exists()
+        pid_file.write_text(f"{ours.pid}\n")
+        assert running(pid_file, ("/elsewhere", str(state))) == ours.pid
+        assert stop_pid(pid_file, owner=(str(state),), grace=5) == ours.pid
+        assert not alive(ours.pid)
+    finally:
+        for p in (ours, stranger):
+            p.kill()
+            p.wait()
 
 
 def test_stop_pid_kills_a_process_that_ignores_term(tmp_path: Path) -> None:
@@ -156,11 +181,12 @@ def test_down_unmounts_what_a_killed_dockerd_left(tmp_path: Path,
     try:
         for cmd in (["mount", "--bind", str(root), str(root)],
                     ["mount", "-t", "tmpfs", "tmpfs", str(merged)],
+                    ["mount", "-t", "tmpfs", "tmpfs", str(merged)],  # stacked on one path
                     ["mount", "-t", "tmpfs", "tmpfs", str(outside)]):
             subprocess.run(cmd, check=True, capture_output=True)
             mounted.append(cmd[-1])
         assert main(["infra", "down", "--project", str(tmp_path)]) == 0
-        assert "docker: unmounted 2 mount(s)" in capsys.readouterr().out
+        assert "docker: unmounted 3 mount(s)" in capsys.readouterr().out
         left = [m for m in mount_points() if m.startswith(str(tmp_path) + "/")]
         assert left == [str(outside)]  # not below the docker state dir: not ours to touch
         shutil.rmtree(tmp_path / ".gen")  # what the leftover mounts made fail

@@ -173,6 +173,17 @@ def test_reproducibility_must_cover_the_released_images(project: Path,
     _refused(project, capsys, "verify", words, "unverified")
 
 
+def test_a_verify_report_without_verdicts_is_from_an_older_gen(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report_file = project / ".gen" / "verify" / "report.json"
+    report = json.loads(report_file.read_text())
+    for entry in report["tasks"].values():
+        del entry["ok"]  # identical, recorded image matching: passed, but said the old way
+    report_file.write_text(json.dumps(report))
+    _refused(project, capsys, "verify", "gives no verdict ('ok') for it: the report is from "
+             "an older gen", "unverified")
+
+
 def test_missing_reports_and_allow_all(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (project / ".gen" / "verify" / "report.json").unlink()
     _refused(project, capsys, "verify", "no .gen/verify/report.json: the images were not "

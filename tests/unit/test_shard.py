@@ -278,6 +278,20 @@ def test_merge_copies_the_build_cache_records_of_the_merged_images(
         _record(t)["key"].split(":")[1] + ".json" for t in ("alpha", "beta"))
     assert (cache / (_record("alpha")["key"].split(":")[1] + ".json")).read_bytes() == alpha
     assert (cache / (_record("beta")["key"].split(":")[1] + ".json")).read_bytes() == beta
-    # merging again changes nothing
-    assert main(["merge-shards", "--project", str(project), str(a), str(b)]) == 0
-    assert "copied 2 build cache record(s)" in capsys.readouterr().out
+    # merging again writes nothing new
+    assert main(["merge-shards", "--project", str(project), str(a), str(b), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["records_copied"] == 0
+
+
+def test_merge_takes_the_record_from_any_shard_that_built_the_image(tmp_path: Path) -> None:
+    """Two shards built alpha (same digest); only the second kept its cache record."""
+    project = _project(tmp_path / "p")
+    a = _shard_dir(tmp_path / "a", ["alpha", "beta", "gamma"])
+    b = _shard_dir(tmp_path / "b", ["alpha"], layouts=False)
+    rec = _record("alpha")
+    name = rec["key"].split(":")[1] + ".json"
+    (b / "build" / "cache").mkdir(parents=True)
+    (b / "build" / "cache" / name).write_text(json.dumps(
+        {"task": "alpha", "key": rec["key"], "digest": rec["digest"], "pushed": []}))
+    assert merge_shards(project, [a, b]).records_copied == 1
+    assert (project / ".gen" / "build" / "cache" / name).is_file()
