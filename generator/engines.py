@@ -129,9 +129,15 @@ def _run(cmd: list[str], *, what: str, req: BuildRequest, extra: dict[str, str] 
 
 class Buildah:
     name = "buildah"
+    STORAGE_DIR = "buildah"  # the shared storage root's name in gen's build state dir
 
     def __init__(self, state: Path) -> None:
         self.state = state  # shared storage root for non-isolated builds
+
+    @classmethod
+    def in_state(cls, state: Path) -> Buildah:
+        """The engine whose shared storage lives in gen's build state dir `state`."""
+        return cls(state / cls.STORAGE_DIR)
 
     def available(self) -> str | None:
         if shutil.which("buildah") is None:
@@ -338,7 +344,7 @@ ENGINES = ("buildah", "docker", "buildx")
 
 def get_engine(name: str, state: Path) -> Engine:
     """`auto` picks the first available of buildah, buildx, docker."""
-    candidates: dict[str, Engine] = {"buildah": Buildah(state / "buildah"), "docker": Docker(),
+    candidates: dict[str, Engine] = {"buildah": Buildah.in_state(state), "docker": Docker(),
                                      "buildx": Buildx()}
     if name == "auto":
         reasons = []
@@ -362,7 +368,7 @@ def get_engine(name: str, state: Path) -> Engine:
 def available_engines(state: Path) -> dict[str, str | None]:
     """name -> None if usable, else the reason it is not."""
     out: dict[str, str | None] = {}
-    engines: list[tuple[str, Engine]] = [("buildah", Buildah(state / "buildah")),
+    engines: list[tuple[str, Engine]] = [("buildah", Buildah.in_state(state)),
                                          ("docker", Docker()), ("buildx", Buildx())]
     for n, e in engines:
         out[n] = e.available()

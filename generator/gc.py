@@ -228,10 +228,10 @@ def collect_garbage(project: Path, *, dry_run: bool = False, store: bool = False
 def _engine_garbage(project: Path, result: GcResult, dry_run: bool) -> list[Removal]:
     """Unpinned base images and leftover working containers in buildah's shared storage
     (removed through the engine: its storage is not plain files)."""
-    buildah = Buildah(project / BUILD / "buildah")
+    buildah = Buildah.in_state(project / BUILD)
     if not buildah.has_storage():
         return []
-    where = (BUILD / "buildah").as_posix()
+    where = (BUILD / Buildah.STORAGE_DIR).as_posix()
     if buildah.available() is not None:
         result.skipped.append((where, "buildah is not installed, so its storage was not "
                                "pruned (gen infra install)"))

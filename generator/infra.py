@@ -290,7 +290,7 @@ class Infra:
                             "`gen infra up` again")
         failed = self._unmount_leftovers(say)
         if failed:
-            raise self._unmount_failed(failed, self.dk_dir)
+            raise self._unmount_failed(failed)
         (self.dk_dir / "root").mkdir(parents=True, exist_ok=True)
         (self.dk_dir / "exec").mkdir(parents=True, exist_ok=True)
         self._bridge_up()
@@ -332,10 +332,9 @@ class Infra:
                 f"shut down cleanly left below {self.dk_dir}")
         return failed
 
-    @staticmethod
-    def _unmount_failed(failed: list[str], where: Path) -> ToolError:
+    def _unmount_failed(self, failed: list[str]) -> ToolError:
         return ToolError(f"cannot unmount {len(failed)} mount(s) a stopped dockerd left below "
-                         f"{where}: {', '.join(failed[:3])} (busy: a containerd or shim may "
+                         f"{self.dk_dir}: {', '.join(failed[:3])} (busy: a containerd or shim may "
                          "still hold them)", hint="stop what holds them, unmount them "
                          "(umount PATH), then run gen infra again")
 
@@ -388,7 +387,7 @@ class Infra:
         if stopped:
             say(f"registry: stopped (pid {stopped})")
         if failed:
-            raise self._unmount_failed(failed, self.dk_dir)
+            raise self._unmount_failed(failed)
 
     @staticmethod
     def _wait(ready: Callable[[], bool], seconds: float, pid: int) -> bool:

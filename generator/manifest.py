@@ -66,7 +66,6 @@ BUILD_TYPE = "urn:gen-datasets:release:v1"
 LOCAL_BUILDER = "urn:gen-datasets:builder:local"
 
 
-
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -179,13 +179,12 @@ def preflight(project_dir: Path, *, allow: Iterable[str] = ()) -> Preflight:
                 continue
             # each report's own verdict per task (verify: byte-identical, and the recorded
             # image is what the inputs build)
-            ok = entry.get("ok") is True
             got = _digest_of(str(entry.get("image", ""))) if kind == "validate" \
                 else str(entry.get("digest_a", ""))
             if "ok" not in entry:
                 problem(kind, f"task '{t}': {rel} gives no verdict ('ok') for it: the report "
                         f"is from an older gen ({fix[kind]})")
-            elif not ok:
+            elif entry["ok"] is not True:
                 problem(kind, f"task '{t}' failed {kind} ({rel})")
             elif img is not None and got != img.digest:
                 problem(kind, f"task '{t}': {rel} is for image {got[:19] or '?'}, not the "

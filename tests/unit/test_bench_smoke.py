@@ -9,12 +9,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "bench" / "render_bench.py"), *args],
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
 def test_render_bench_runs(tmp_path: Path) -> None:
     # 450 tasks: enough for the parallel path (400 and up)
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "render_bench.py"), "--tasks", "450",
-         "--repeat", "2", "--dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=False)
+    proc = _bench("--tasks", "450", "--repeat", "2", "--dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     for words in ("full render:      450 tasks, 4050 files", "best of 2:", "CPU time of that run",
@@ -29,10 +31,7 @@ def test_render_bench_reuses_a_kept_project(tmp_path: Path) -> None:
     keep = tmp_path / "kept"
     outs = []
     for _ in range(2):
-        proc = subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "render_bench.py"), "--tasks", "20",
-             "--repeat", "1", "--keep", str(keep)],
-            capture_output=True, text=True, timeout=300, check=False)
+        proc = _bench("--tasks", "20", "--repeat", "1", "--keep", str(keep))
         assert proc.returncode == 0, proc.stderr
         assert "full render:      20 tasks, 180 files" in proc.stdout, proc.stdout
         outs.append(proc.stdout)
@@ -41,10 +40,7 @@ def test_render_bench_reuses_a_kept_project(tmp_path: Path) -> None:
     assert sorted(p.name for p in keep.glob("out-*")) == ["out-0", "out-1"]
     assert len(list((keep / "out-1").iterdir())) == 20
     # another size: refused, nothing touched
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "render_bench.py"), "--tasks", "21",
-         "--repeat", "1", "--keep", str(keep)],
-        capture_output=True, text=True, timeout=300, check=False)
+    proc = _bench("--tasks", "21", "--repeat", "1", "--keep", str(keep))
     assert proc.returncode == 2 and "pass a new --keep DIR" in proc.stderr, proc.stderr
     assert sorted(p.name for p in keep.glob("out-*")) == ["out-0", "out-1"]
 
