@@ -47,8 +47,8 @@ from generator.normalize import NORMALIZER_VERSION, KnownLayer, NormalizeStats, 
 from generator.oci import Descriptor, Layout, platform_str
 from generator.spec import Project, SweTask, Task, load_project, select_tasks
 
-__all__ = ["BuildOutcome", "Conditions", "build_project", "build_task_image", "cache_tag",
-           "input_key", "stage_context", "task_key"]
+__all__ = ["BuildOutcome", "Conditions", "build_project", "build_task_image",
+           "cache_record_path", "cache_tag", "input_key", "stage_context", "task_key"]
 
 CACHE_DIR = Path(".gen") / "build" / "cache"
 OCI_DIR = Path(".gen") / "build" / "oci"
@@ -257,8 +257,13 @@ def build_task_image(project: Project, task: Task, engine: Engine, *,
     return desc, stats
 
 
+def cache_record_path(key: str) -> Path:
+    """Where the build cache record of input key `key` (sha256:<hex>) lives in a project."""
+    return CACHE_DIR / f"{key.split(':', 1)[1]}.json"
+
+
 def _cache_record(project_dir: Path, key: str) -> dict[str, Any] | None:
-    path = project_dir / CACHE_DIR / (key.split(":", 1)[1] + ".json")
+    path = project_dir / cache_record_path(key)
     try:
         rec: dict[str, Any] = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
@@ -374,7 +379,7 @@ def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
                                 f"{rec['digest']}", hint="check what else pushes to it")
             rec["pushed"] = sorted({*rec.get("pushed", []), dest})
         if source != "local" or push:
-            atomic_write(root / CACHE_DIR / f"{hexkey}.json",
+            atomic_write(root / cache_record_path(key),
                          (json.dumps(rec, indent=2, sort_keys=True) + "\n").encode())
         image = BuiltImage(task=task.id, ref=f"{repository}@{rec['digest']}",
                            repository=repository, digest=rec["digest"],

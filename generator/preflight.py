@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.build import CACHE_DIR, task_key, vendored_files
+from generator.build import cache_record_path, task_key, vendored_files
 from generator.cas import default_store
 from generator.errors import GenError, UsageError
 from generator.fetch import artifact_names
 from generator.images import load_images
 from generator.lock import stale_locks
-from generator.lockfiles import read_lockset
+from generator.lockfiles import DIGEST_RE, read_lockset
 from generator.render import render
 from generator.spec import load_project
 from generator.validate import REPORT_FILE as VALIDATE_REPORT
@@ -153,8 +153,9 @@ def preflight(project_dir: Path, *, allow: Iterable[str] = ()) -> Preflight:
         # nothing rebuilt these: they are what whoever pushed the registry tag says they are
         for t in tasks:
             img = images.get(t)
-            rec = _report(root, CACHE_DIR / f"{img.key.split(':', 1)[-1]}.json",
-                          "build") if img is not None and img.key else None
+            if img is None or not isinstance(img.key, str) or not DIGEST_RE.match(img.key):
+                continue
+            rec = _report(root, cache_record_path(img.key), "build")
             if rec and rec.get("pulled_from"):
                 result.notes.append(f"task '{t}': its image was pulled from the registry "
                                     f"cache ({rec['pulled_from']}) and, with verify waived, "

@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.build import CACHE_DIR
+from generator.build import cache_record_path
 from generator.errors import CheckFailed, InputError, UsageError
 from generator.fetch import NAMES_FILE, artifact_names, save_names
 from generator.fsutil import atomic_write
 from generator.images import IMAGES_FILE, BuiltImage, parse_images, save_images
+from generator.lockfiles import DIGEST_RE
 from generator.spec import discover_tasks
 from generator.validate import REPORT_FILE as VALIDATE_REPORT
 from generator.verify import REPORT_FILE as VERIFY_REPORT
@@ -152,12 +153,12 @@ def _copy_cache_record(gens: Sequence[Path], project: Path, image: BuiltImage) -
     """Copy the cache record of `image` into the project from the first of the shards that
     built it which has one for its key and digest: 1 when that wrote a file, 0 when the
     project holds the same bytes already or no shard has such a record."""
-    if not image.key or ":" not in image.key:
-        return 0
-    name = image.key.split(":", 1)[1] + ".json"
-    dest = project / CACHE_DIR / name
+    if not isinstance(image.key, str) or not DIGEST_RE.match(image.key):
+        return 0  # no key a build writes (a hand-edited images.json): no path made of it
+    rel = cache_record_path(image.key)
+    dest = project / rel
     for gen in gens:
-        src = gen / CACHE_DIR.relative_to(".gen") / name
+        src = gen / rel.relative_to(".gen")
         try:
             data = src.read_bytes()
             rec = json.loads(data)

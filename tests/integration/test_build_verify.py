@@ -103,11 +103,10 @@ def test_build_pushes_by_digest_and_caches(example: Path) -> None:
     assert old_layout.is_dir()
     # buildah's shared storage holds the pinned base the builds pulled; add what gc removes
     # there: an image no lock pins (an old base) and the working container of a killed build
-    storage = Buildah(example / ".gen" / "build" / "buildah")
+    storage = Buildah.in_state(example / ".gen" / "build")
     pinned = storage.stored_images()
     assert pinned, "a build pulled no base image into buildah's shared storage"
-    flags = ["--root", str(storage.state / "root"), "--runroot", str(storage.state / "run"),
-             "--storage-driver", "overlay"]
+    flags = storage._storage(storage.state)  # the options gen's own buildah calls use
 
     def buildah(*args: str) -> str:
         return subprocess.run(["buildah", *flags, *args], capture_output=True, text=True,

@@ -295,3 +295,21 @@ def test_merge_takes_the_record_from_any_shard_that_built_the_image(tmp_path: Pa
         {"task": "alpha", "key": rec["key"], "digest": rec["digest"], "pushed": []}))
     assert merge_shards(project, [a, b]).records_copied == 1
     assert (project / ".gen" / "build" / "cache" / name).is_file()
+
+
+def test_merge_makes_no_record_path_of_a_malformed_key(tmp_path: Path) -> None:
+    """A key that is not sha256:<hex> (a hand-edited images.json) names no cache record: a
+    path made of it could lead out of the project's cache dir."""
+    project = _project(tmp_path / "p")
+    a = _shard_dir(tmp_path / "a", ["alpha", "beta", "gamma"])
+    images_file = a / "build" / "images.json"
+    doc = json.loads(images_file.read_text())
+    rec = doc["images"]["alpha"]
+    rec["key"] = "sha256:../../../escape"
+    images_file.write_text(json.dumps(doc))
+    # the file that key would name, from this shard's cache dir, with a matching record
+    (a / "build" / "cache").mkdir()
+    (a.parent / "escape.json").write_text(json.dumps(
+        {"task": "alpha", "key": rec["key"], "digest": rec["digest"], "pushed": []}))
+    assert merge_shards(project, [a]).records_copied == 0
+    assert not (project / "escape.json").exists()
