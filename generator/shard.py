@@ -8,7 +8,8 @@ writes one `.gen/build/images.json`, one validate report and one verify report, 
 machine had done all the work:
 
 - every task of the project has exactly one built image (the same digest if two shards built
-  it); a task the project does not have is refused (the shards ran on another commit);
+  it); a task the project does not have is refused (the shards ran on another commit), and so
+  is a record whose layout is not a dir of `.gen/build/oci/` (where gen build writes them);
 - the validate reports ran under the same conditions (engine, runs, seed, test environment)
   and together validated every task; verify reports under the same conditions;
 - OCI layouts the records name are copied in when the shard dirs hold them (validate's image
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.build import cache_record_path
+from generator.build import OCI_DIR, cache_record_path
 from generator.errors import CheckFailed, InputError, UsageError
 from generator.fetch import NAMES_FILE, artifact_names, save_names
 from generator.fsutil import atomic_write
@@ -149,6 +150,14 @@ def _merge_reports(kind: str, reports: list[tuple[Path, dict[str, Any]]],
     return merged
 
 
+def _own_layout(layout: str) -> bool:
+    """Is `layout` where gen build puts an image layout (a dir of .gen/build/oci/)? Only such
+    a path is copied from a shard into the project: another (absolute, or with '..') could
+    lead the copy out of both."""
+    rel = Path(layout)
+    return rel.parent == OCI_DIR and rel.name not in ("", ".", "..")
+
+
 def _copy_cache_record(gens: Sequence[Path], project: Path, image: BuiltImage) -> int:
     """Copy the cache record of `image` into the project from the first of the shards that
     built it which has one for its key and digest: 1 when that wrote a file, 0 when the
@@ -203,6 +212,11 @@ def merge_shards(project: Path, shards: Sequence[Path]) -> MergeResult:
                 problems.append(f"task {task}: {built_by[task]} built {images[task].digest}, "
                                 f"{path} built {image.digest} (a build is not reproducible, "
                                 "or the shards ran on different inputs)")
+                continue
+            if image.layout and not _own_layout(image.layout):
+                problems.append(f"{path}: task {task}'s layout '{image.layout}' is not a "
+                                f"directory of {OCI_DIR.as_posix()}/ (a hand-edited record? "
+                                "run `gen build` in that shard again)")
                 continue
             images.setdefault(task, image)
             built_by.setdefault(task, path)

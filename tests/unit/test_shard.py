@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -313,3 +314,21 @@ def test_merge_makes_no_record_path_of_a_malformed_key(tmp_path: Path) -> None:
         {"task": "alpha", "key": rec["key"], "digest": rec["digest"], "pushed": []}))
     assert merge_shards(project, [a]).records_copied == 0
     assert not (project / "escape.json").exists()
+
+
+@pytest.mark.parametrize("layout", ["../../../outside", "/abs/oci/x", ".gen/build/oci/..",
+                                    ".gen/build/other/x"])
+def test_merge_refuses_a_layout_gen_build_does_not_write(tmp_path: Path, layout: str) -> None:
+    """A shard's layouts are copied into the project: a record naming one outside
+    .gen/build/oci/ (absolute, or climbing out with '..') is refused, nothing written."""
+    project = _project(tmp_path / "p")
+    a = _shard_dir(tmp_path / "a", ["alpha", "beta", "gamma"])
+    images_file = a / "build" / "images.json"
+    doc = json.loads(images_file.read_text())
+    doc["images"]["alpha"]["layout"] = layout
+    images_file.write_text(json.dumps(doc))
+    with pytest.raises(CheckFailed, match=f"task alpha's layout '{re.escape(layout)}' is not "
+                       "a directory of .gen/build/oci/"):
+        merge_shards(project, [a])
+    assert not (project / ".gen" / "build" / "images.json").exists()
+    assert not (tmp_path / "outside").exists()
