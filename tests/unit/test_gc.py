@@ -337,3 +337,14 @@ def test_a_check_creates_no_state_dir(tmp_path: Path,
     # must not take its work dirs for leftovers
     assert main(["render", "--project", str(p)]) == 0
     assert (p / BUSY_LOCK).is_file()
+
+
+@pytest.mark.parametrize("text, size", [
+    ("127 MB", 127_000_000), ("5.12 kB", 5_120), ("1e+03 KB", 1_000_000), ("2.5GB", 2_500_000_000),
+    ("12 B", 12), ("0 B", 0), ("1.2.3 MB", 0), ("12 MiB", 0), ("", 0), ("big", 0),
+])
+def test_buildah_sizes_are_read_in_decimal_units(text: str, size: int) -> None:
+    """What gc reports freeing in buildah's storage: its sizes as buildah prints them."""
+    from generator.engines import parse_size
+
+    assert parse_size(text) == size
