@@ -14,27 +14,23 @@ step "local infrastructure: Debian tools, registry on 127.0.0.1, Docker engine"
 eval "$("$GEN" infra env --project "$REPO")"
 
 run() { step "gen $*"; "$GEN" "$@" --project "$REPO"; }
-if "$GEN" --help | grep -qw base; then run base build; fi
-if "$GEN" --help | grep -qw lock; then run lock; fi
-if "$GEN" --help | grep -qw fetch; then run fetch; fi
+step "the base image and the locked artifacts (re-pinned, with a note, if Debian's mirror moved)"
+bash scripts/prepare.sh "$GEN" "$REPO"
+run lock
 run render
 run render --check
 step "done: the rendered tasks are in $REPO/dataset"
-if "$GEN" --help | grep -qw build; then
-    run build
-    run verify-reproducible
-    step "done: images built, pushed by digest and proven byte-identical (.gen/verify/report.json)"
-fi
-if "$GEN" --help | grep -qw validate; then run validate; fi
+run build
+run verify-reproducible
+step "done: images built, pushed by digest and proven byte-identical (.gen/verify/report.json)"
+run validate
 
 # Release: a signed manifest of every dataset file and image digest, plus a deterministic archive.
 # Key mode (no Sigstore service is reachable here; CI releases keyless, see BUILD.md). The key
 # pair lives under .gen/keys/ and is made once; the release goes to .gen/release/ (outside
 # dataset/, which Terminal-Bench treats as a list of tasks).
-if "$GEN" --help | grep -qw release; then
-    KEYS="$REPO/.gen/keys"
-    if [ ! -f "$KEYS/release.key" ]; then run keygen --out "$KEYS"; fi
-    run release --sign key --key "$KEYS/release.key" --out "$REPO/.gen/release"
-    run verify-release "$REPO/.gen/release" --key "$KEYS/release.pub" --dataset "$REPO/dataset"
-    step "done: signed release in $REPO/.gen/release (verify with the command above)"
-fi
+KEYS="$REPO/.gen/keys"
+if [ ! -f "$KEYS/release.key" ]; then run keygen --out "$KEYS"; fi
+run release --sign key --key "$KEYS/release.key" --out "$REPO/.gen/release"
+run verify-release "$REPO/.gen/release" --key "$KEYS/release.pub" --dataset "$REPO/dataset"
+step "done: signed release in $REPO/.gen/release (verify with the command above)"

@@ -20,15 +20,16 @@ trap '"$GEN" infra down --project "$REPO" >&2 || true' EXIT
 "$GEN" infra up --project "$REPO" >&2
 eval "$("$GEN" infra env --project "$REPO")"
 
+log "checking that the committed lockfiles/ and dataset/ match the specs (offline, before any re-pin)"
+"$GEN" lock --check --project "$REPO"
+"$GEN" render --check --project "$REPO"
+
 log "preparing the example project: its base image in the registry, its locked artifacts"
-"$GEN" base build --project "$REPO" >&2
-"$GEN" fetch --project "$REPO" >&2
+bash scripts/prepare.sh "$GEN" "$REPO"
 
 log "running the tests"
 "$PY" -m pytest -p no:cacheprovider "$@"
 
-log "checking that the committed lockfiles/ match the specs (offline)"
+log "checking that lockfiles/ and dataset/ still match the specs (after any re-pin above)"
 "$GEN" lock --check --project "$REPO"
-
-log "checking that the committed dataset/ matches the specs"
 "$GEN" render --check --project "$REPO"
