@@ -14,6 +14,7 @@ repin() {
 }
 
 report="$("$GEN" base build --project "$PROJECT" --json)"
+printf '%s\n' "$report" >&2  # what the base build did (its --json report)
 matches="$(printf '%s' "$report" | "$(dirname "$GEN")/python" -c \
     'import json, sys; print(json.load(sys.stdin).get("matches_lock"))')"
 if [ "$matches" = "False" ]; then
