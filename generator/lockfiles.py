@@ -3,6 +3,8 @@
 Layout (all text, sorted, `\\n`, a header naming the command that wrote them):
 
     lockfiles/images.lock                  base images: ref -> index digest, platform -> manifest
+                                           (and, for a base gen builds, its base lock's sha256)
+    lockfiles/bases/<name>.lock            a base gen builds: its full Debian package closure
     lockfiles/tasks/<id>/apt.lock          Debian packages: the full closure, with sha256 and URLs
     lockfiles/tasks/<id>/requirements.txt  Python: pip --require-hashes format
     lockfiles/tasks/<id>/source.lock       SWE sources: commit + bundle sha256, or archive sha256
@@ -28,18 +30,23 @@ __all__ = [
     "TASK_LOCK_FILES",
     "AptLock",
     "AptPackage",
+    "BaseLock",
     "ImageLock",
     "ImagePin",
     "LockSet",
     "PythonLock",
     "PythonPin",
     "SourceLock",
+    "base_input",
+    "base_lock_path",
     "format_apt_lock",
+    "format_base_lock",
     "format_image_lock",
     "format_python_lock",
     "format_source_lock",
     "input_digest",
     "parse_apt_lock",
+    "parse_base_lock",
     "parse_image_lock",
     "parse_python_lock",
     "parse_source_lock",
@@ -99,6 +106,8 @@ class ImagePin:
     platform: str  # e.g. linux/amd64
     index_digest: str  # what the tag resolved to (index or manifest digest)
     manifest_digest: str  # the per-platform manifest digest
+    # sha256 (hex) of lockfiles/bases/<name>.lock, for a base gen builds from its lock
+    base_lock: str = ""
 
     @property
     def repository(self) -> str:
@@ -134,9 +143,10 @@ def split_ref(ref: str) -> tuple[str, str | None, str | None]:
 
 def format_image_lock(pins: Iterable[ImagePin], command: str = "gen lock") -> str:
     lines = _header_lines([f"written by: {command}",
-                           "ref\tplatform\tindex_digest\tmanifest_digest"])
+                           "ref\tplatform\tindex_digest\tmanifest_digest\t[base_lock sha256]"])
     for p in sorted(set(pins), key=lambda p: (p.ref, p.platform)):
-        lines.append(f"{p.ref}\t{p.platform}\t{p.index_digest}\t{p.manifest_digest}")
+        lines.append(f"{p.ref}\t{p.platform}\t{p.index_digest}\t{p.manifest_digest}"
+                     + (f"\t{p.base_lock}" if p.base_lock else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -146,15 +156,19 @@ def parse_image_lock(text: str, file: str = "lockfiles/images.lock") -> ImageLoc
         if not line.strip() or line.startswith("#"):
             continue
         cols = line.split("\t")
-        if len(cols) != 4:
-            raise LockError(f"expected 4 tab-separated columns, got {len(cols)}", file=file,
-                            line=n, hint=LOCK_FIX)
-        ref, platform, index_digest, manifest_digest = cols
+        if len(cols) not in (4, 5):
+            raise LockError(f"expected 4 or 5 tab-separated columns, got {len(cols)}",
+                            file=file, line=n, hint=LOCK_FIX)
+        ref, platform, index_digest, manifest_digest = cols[:4]
+        base_lock = cols[4] if len(cols) == 5 else ""
+        if base_lock and not HEX64_RE.match(base_lock):
+            raise LockError(f"'{base_lock}' is not the sha256 of a base lock", file=file,
+                            line=n, field="base_lock", hint=LOCK_FIX)
         for name, d in (("index_digest", index_digest), ("manifest_digest", manifest_digest)):
             if not DIGEST_RE.match(d):
                 raise LockError(f"'{d}' is not a sha256 digest", file=file, line=n, field=name,
                                 hint=LOCK_FIX)
-        pins.append(ImagePin(ref, platform, index_digest, manifest_digest))
+        pins.append(ImagePin(ref, platform, index_digest, manifest_digest, base_lock))
     return ImageLock(tuple(pins))
 
 
@@ -182,6 +196,15 @@ class AptLock:
     requested: tuple[str, ...]
     packages: tuple[AptPackage, ...]
     base: str  # the pinned base the closure was computed against
+    # when it was resolved (YYYYMMDDTHHMMSSZ): the snapshot archive's timestamp that still
+    # serves these files after the mirror dropped them ("" in locks of older gens)
+    snapshot: str = ""
+
+
+def _apt_rows(packages: Iterable[AptPackage]) -> list[str]:
+    return ["\t".join((p.name, p.version, p.arch, p.sha256, str(p.size), p.filename,
+                       " ".join(p.urls)))
+            for p in sorted(packages, key=lambda p: (p.name, p.arch))]
 
 
 def format_apt_lock(lock: AptLock, command: str = "gen lock") -> str:
@@ -190,16 +213,34 @@ def format_apt_lock(lock: AptLock, command: str = "gen lock") -> str:
         f"input: {lock.input}",
         f"base: {lock.base}",
         f"requested: {' '.join(sorted(lock.requested))}",
+        *([f"snapshot: {lock.snapshot}"] if lock.snapshot else []),
         "\t".join(_APT_COLS),
     ])
-    for p in sorted(lock.packages, key=lambda p: (p.name, p.arch)):
-        lines.append("\t".join((p.name, p.version, p.arch, p.sha256, str(p.size), p.filename,
-                                " ".join(p.urls))))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _apt_rows(lock.packages)) + "\n"
+
+
+SNAPSHOT_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z\Z")
+
+
+def _snapshot_header(headers: Mapping[str, str], file: str) -> str:
+    snap = headers.get("snapshot", "")
+    if snap and not SNAPSHOT_RE.match(snap):
+        raise LockError(f"'{snap}' is not a snapshot timestamp (YYYYMMDDTHHMMSSZ)", file=file,
+                        field="snapshot", hint=LOCK_FIX)
+    return snap
 
 
 def parse_apt_lock(text: str, file: str) -> AptLock:
     headers = _headers(text)
+    pkgs = _apt_packages(text, file)
+    if "input" not in headers:
+        raise LockError("missing '# input:' header", file=file, hint=LOCK_FIX)
+    return AptLock(input=headers["input"], requested=tuple(headers.get("requested", "").split()),
+                   packages=tuple(pkgs), base=headers.get("base", ""),
+                   snapshot=_snapshot_header(headers, file))
+
+
+def _apt_packages(text: str, file: str) -> list[AptPackage]:
     pkgs: list[AptPackage] = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
@@ -227,10 +268,76 @@ def parse_apt_lock(text: str, file: str) -> AptLock:
             raise LockError(f"package '{name}' has no URL", file=file, line=n, field="url",
                             hint=LOCK_FIX)
         pkgs.append(AptPackage(name, version, arch, sha, int(size), filename, url_list))
-    if "input" not in headers:
-        raise LockError("missing '# input:' header", file=file, hint=LOCK_FIX)
-    return AptLock(input=headers["input"], requested=tuple(headers.get("requested", "").split()),
-                   packages=tuple(pkgs), base=headers.get("base", ""))
+    return pkgs
+
+
+# --------------------------------------------------------------------------------------
+# lockfiles/bases/<name>.lock
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BaseLock:
+    """A base image's full package closure: what `gen base build` installs, and only that."""
+
+    input: str  # base_input() of the declaration it was resolved from
+    ref: str  # the declared tag
+    suite: str
+    variant: str
+    snapshot: str  # lock time, YYYYMMDDTHHMMSSZ (snapshot archive timestamp)
+    releases: tuple[str, ...]  # "<suite>=<Release Date, RFC 3339>" of each signed index used
+    sources: tuple[str, ...]  # the apt source lines resolved from (and put in the image)
+    packages: tuple[AptPackage, ...]
+
+    def package(self, name: str) -> AptPackage | None:
+        return next((p for p in self.packages if p.name == name), None)
+
+
+def base_input(ref: str, suite: str, variant: str, include: Iterable[str],
+               sources: Iterable[str], platform: str) -> str:
+    """Digest of a base declaration (recorded in its lock's `# input:` header)."""
+    return input_digest([f"ref {ref}", f"suite {suite}", f"variant {variant}",
+                         f"platform {platform}", *(f"include {n}" for n in include),
+                         *(f"source {s}" for s in sources)])
+
+
+def base_lock_path(lock_root: Path, ref: str) -> Path:
+    """lockfiles/bases/<repository path without host, '/' as '-'>-<tag>.lock"""
+    repo, tag, _ = split_ref(ref)
+    path = repo.split("/", 1)[1] if "/" in repo and ("." in repo.split("/")[0]
+                                                     or ":" in repo.split("/")[0]) else repo
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", path.replace("/", "-") + (f"-{tag}" if tag else ""))
+    return lock_root / "bases" / f"{name}.lock"
+
+
+def format_base_lock(lock: BaseLock, command: str = "gen lock") -> str:
+    lines = _header_lines([
+        f"written by: {command}",
+        f"input: {lock.input}",
+        f"base: {lock.ref}",
+        f"suite: {lock.suite}",
+        f"variant: {lock.variant}",
+        f"snapshot: {lock.snapshot}",
+        f"releases: {' '.join(lock.releases)}",
+        f"sources: {' | '.join(lock.sources)}",
+        "\t".join(_APT_COLS),
+    ])
+    return "\n".join(lines + _apt_rows(lock.packages)) + "\n"
+
+
+def parse_base_lock(text: str, file: str) -> BaseLock:
+    headers = _headers(text)
+    pkgs = _apt_packages(text, file)
+    for key in ("input", "base", "suite", "variant", "snapshot", "sources"):
+        if not headers.get(key):
+            raise LockError(f"missing '# {key}:' header", file=file, field=key, hint=LOCK_FIX)
+    if not pkgs:
+        raise LockError("the base lock lists no packages", file=file, hint=LOCK_FIX)
+    return BaseLock(input=headers["input"], ref=headers["base"], suite=headers["suite"],
+                    variant=headers["variant"], snapshot=_snapshot_header(headers, file),
+                    releases=tuple(headers.get("releases", "").split()),
+                    sources=tuple(s.strip() for s in headers["sources"].split("|")),
+                    packages=tuple(pkgs))
 
 
 # --------------------------------------------------------------------------------------
@@ -408,6 +515,16 @@ class LockSet:
             if len(self._parsed) < 4096:
                 self._parsed[key] = got
         return got
+
+    def base(self, ref: str) -> tuple[BaseLock, str] | None:
+        """The base lock of a declared base and its sha256 hex (None: not written yet)."""
+        path = base_lock_path(self.root, ref)
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        rel = f"lockfiles/bases/{path.name}"
+        return parse_base_lock(decode_text(data), rel), hashlib.sha256(data).hexdigest()
 
     def apt(self, task_id: str) -> AptLock | None:
         lock: AptLock | None = self._get(task_id, APT_LOCK, parse_apt_lock)

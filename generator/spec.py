@@ -29,6 +29,7 @@ __all__ = [
     "SPEC_FILE",
     "TASK_ID_RE",
     "Author",
+    "BaseDecl",
     "DatasetConfig",
     "Defaults",
     "Environment",
@@ -189,6 +190,31 @@ class Defaults:
     category: str = "software_engineering"
 
 
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+SNAPSHOT_BASE = "https://snapshot.debian.org"
+BASE_VARIANTS = ("minbase", "essential", "apt", "required", "important", "standard")
+
+
+@dataclass(frozen=True)
+class BaseDecl:
+    """A base image gen builds itself (gen.yaml `bases:`): a locked derivation of Debian
+    packages. `ref` is the tag specs use (defaults.base_image / environment.base_image)."""
+
+    ref: str
+    suite: str
+    variant: str = "minbase"
+    include: tuple[str, ...] = ()
+    mirror: str = DEBIAN_MIRROR
+    security_mirror: str = SECURITY_MIRROR
+
+    def sources(self) -> list[str]:
+        """The apt sources the closure is resolved from (and the image's sources.list)."""
+        return [f"deb {self.mirror} {self.suite} main",
+                f"deb {self.mirror} {self.suite}-updates main",
+                f"deb {self.security_mirror} {self.suite}-security main"]
+
+
 # gen.yaml `engine`: "auto" or a build engine of generator.engines (ENGINES; a test keeps the
 # two equal: spec stays free of the engine code, which the render path never needs)
 BUILD_ENGINES = ("auto", "buildah", "docker", "buildx")
@@ -205,6 +231,17 @@ class DatasetConfig:
     templates: str
     defaults: Defaults = field(default_factory=Defaults)
     engine: str = "auto"  # the build engine: auto, or one of generator.engines.ENGINES
+    bases: tuple[BaseDecl, ...] = ()  # the base images gen builds from a base lock
+    # where snapshot-style archive URLs of locked .debs point (snapshot.debian.org layout)
+    snapshot_base: str = SNAPSHOT_BASE
+
+    def base(self, ref: str) -> BaseDecl | None:
+        return next((b for b in self.bases if b.ref == ref), None)
+
+    @property
+    def artifact_cache(self) -> str | None:
+        """The registry repository holding the project's artifact cache (gen cache push)."""
+        return f"{self.registry}/artifacts" if self.registry else None
 
 
 @dataclass(frozen=True)
@@ -719,6 +756,44 @@ def _image_ref_check(m: _Map, key: str, value: str) -> str:
     return value
 
 
+_SUITE_RE = re.compile(r"^[a-z][a-z0-9-]*\Z")
+_URL_RE = re.compile(r"^(https?|file)://\S+\Z")
+
+
+def _bases(m: _Map | None) -> tuple[BaseDecl, ...]:
+    if m is None:
+        return ()
+    out: list[BaseDecl] = []
+    for ref in list(m.data):
+        if not isinstance(ref, str):
+            raise m.ctx.fail((*m.fpath, str(ref)), f"'{ref}' is not an image reference",
+                             "name each base by the tag specs use, e.g. "
+                             "127.0.0.1:5000/gen/debian:bookworm")
+        _image_ref_check(m, ref, ref)
+        if "@" in ref:
+            raise m.ctx.fail((*m.fpath, ref), f"base '{ref}' is pinned by digest",
+                             "declare a base by its tag; gen lock pins its digest")
+        b = m.sub(ref, f"base '{ref}'")
+        assert b is not None
+        decl = BaseDecl(
+            ref=ref,
+            suite=b.text("suite", required=True, pattern=_SUITE_RE,
+                         fix="set 'suite' to a Debian suite, e.g. bookworm"),
+            variant=b.text("variant", default="minbase", choices=BASE_VARIANTS),
+            include=tuple(sorted(b.str_list("include", item_pattern=_APT_NAME_RE,
+                                            what="Debian package name"))),
+            mirror=b.text("mirror", default=DEBIAN_MIRROR, pattern=_URL_RE,
+                          fix="write the mirror as a URL, e.g. http://deb.debian.org/debian"
+                          ).rstrip("/"),
+            security_mirror=b.text("security_mirror", default=SECURITY_MIRROR, pattern=_URL_RE,
+                                   fix="write it as a URL, e.g. "
+                                   "http://deb.debian.org/debian-security").rstrip("/"),
+        )
+        b.done()
+        out.append(decl)
+    return tuple(sorted(out, key=lambda d: d.ref))
+
+
 def load_dataset_config(project: Path) -> DatasetConfig:
     file = project / DATASET_FILE
     ctx, data = _read_yaml(file, project)
@@ -738,6 +813,9 @@ def load_dataset_config(project: Path) -> DatasetConfig:
                     "the engine: pin the one your images were built with)")
     templates = m.text("templates", default="templates")
     _rel_path_check(m, "templates", templates, ("templates",))
+    bases = _bases(m.sub("bases", "bases"))
+    snapshot_base = m.text("snapshot_base", default=SNAPSHOT_BASE, pattern=_URL_RE,
+                           fix="write it as a URL, e.g. https://snapshot.debian.org").rstrip("/")
     dm = m.sub("defaults", "defaults")
     defaults = Defaults()
     if dm is not None:
@@ -758,7 +836,8 @@ def load_dataset_config(project: Path) -> DatasetConfig:
     m.done()
     return DatasetConfig(path=project, name=name, version=version, source_date_epoch=sde,
                          platforms=platforms, registry=registry, templates=templates,
-                         defaults=defaults, engine=engine)
+                         defaults=defaults, engine=engine, bases=bases,
+                         snapshot_base=snapshot_base)
 
 
 # --------------------------------------------------------------------------------------
