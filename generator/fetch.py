@@ -1,7 +1,8 @@
 """`gen fetch`: download every locked artifact into the content-addressed store.
 
 What is fetched (all named by sha256 in `lockfiles/`):
-- `.deb`s of each task's apt.lock, from the lock's URL(s) in order;
+- `.deb`s of each declared base's lock (lockfiles/bases/) and of each task's apt.lock, from
+  the lock's URL(s) in order;
 - wheels of each task's requirements.txt: for every pin, the wheel among the locked hashes
   that installs on the task's platform (CPython 3.11, manylinux <= 2.36), found through
   the index's JSON simple API (PEP 691; the lock's hash is what is checked);
@@ -30,10 +31,11 @@ from typing import Any
 from generator.cas import Store, default_store
 from generator.errors import CheckFailed, LockError
 from generator.fsutil import atomic_write
-from generator.lockfiles import PYTHON_TARGETS, LockSet, read_lockset
-from generator.spec import SweTask, load_project
+from generator.lockfiles import PYTHON_TARGETS, LockSet, base_lock_path, read_lockset
+from generator.spec import DatasetConfig, SweTask, load_project
 
-__all__ = ["Artifact", "FetchResult", "fetch_project", "plan", "wheel_tags"]
+__all__ = ["Artifact", "FetchResult", "base_artifacts", "fetch_artifacts", "fetch_project",
+           "plan", "wheel_tags"]
 
 TIMEOUT = float(os.environ.get("GEN_FETCH_TIMEOUT", "60"))
 PYPI_SIMPLE = os.environ.get("GEN_PYPI_INDEX", "https://pypi.org/simple")
@@ -51,6 +53,8 @@ class Artifact:
     lock_file: str  # lockfiles/tasks/<id>/apt.lock ...
     entry: str  # the lock entry, e.g. "tmux=3.3a-3 (amd64)"
     tasks: tuple[str, ...] = ()
+    # the lock's snapshot timestamp (YYYYMMDDTHHMMSSZ) for .debs, "" when it has none
+    snapshot: str = ""
 
 
 @dataclass
@@ -152,9 +156,29 @@ def _choose_wheel(name: str, version: str, hashes: Sequence[str], platform: str,
 # --------------------------------------------------------------------------------------
 
 
+def base_artifacts(config: DatasetConfig, locks: LockSet,
+                   refs: Sequence[str] | None = None) -> list[Artifact]:
+    """The .debs of each declared base's lock (all bases, or those of `refs`)."""
+    out: list[Artifact] = []
+    for decl in config.bases:
+        if refs is not None and decl.ref not in refs:
+            continue
+        got = locks.base(decl.ref)
+        rel = f"lockfiles/bases/{base_lock_path(locks.root, decl.ref).name}"
+        if got is None:
+            raise LockError(f"base '{decl.ref}' has no base lock", file=rel,
+                            hint="run `gen lock`")
+        lock = got[0]
+        out += [Artifact("deb", p.filename, p.sha256, p.urls, p.size, rel,
+                         f"{p.name}={p.version} ({p.arch})", (), lock.snapshot)
+                for p in lock.packages]
+    return out
+
+
 def plan(project_dir: Path, *, only: Sequence[str] | None = None,
          locks: LockSet | None = None) -> list[Artifact]:
-    """Every artifact of the project's locks (wheels resolved through PyPI), deduplicated."""
+    """Every artifact of the project's locks (wheels resolved through PyPI), deduplicated:
+    the bases' .debs (always, they are shared) and the tasks' (all, or those of `only`)."""
     project = load_project(project_dir)
     locks = locks or read_lockset(project.root)
     platform = project.config.platforms[0]
@@ -165,7 +189,12 @@ def plan(project_dir: Path, *, only: Sequence[str] | None = None,
         have = found.get(a.sha256)
         found[a.sha256] = a if have is None else Artifact(
             have.kind, have.filename, have.sha256, have.urls, have.size, have.lock_file,
-            have.entry, tuple(sorted({*have.tasks, *a.tasks})))
+            have.entry, tuple(sorted({*have.tasks, *a.tasks})), have.snapshot or a.snapshot)
+
+    used = {t.environment.base_image for t in project.tasks if not only or t.id in only}
+    for a in base_artifacts(project.config, locks,
+                            [b.ref for b in project.config.bases if b.ref in used]):
+        add(a)
 
     wheel_jobs: list[tuple[str, str, tuple[str, ...], str, tuple[str, ...]]] = []
     for task in project.tasks:
@@ -179,7 +208,7 @@ def plan(project_dir: Path, *, only: Sequence[str] | None = None,
                                 hint="run `gen lock`")
             for p in apt.packages:
                 add(Artifact("deb", p.filename, p.sha256, p.urls, p.size, f"{rel}/apt.lock",
-                             f"{p.name}={p.version} ({p.arch})", (task.id,)))
+                             f"{p.name}={p.version} ({p.arch})", (task.id,), apt.snapshot))
         if task.environment.python:
             py = locks.python(task.id)
             if py is None:
@@ -301,8 +330,15 @@ def fetch_project(project_dir: Path, *, only: Sequence[str] | None = None,
                   store: Store | None = None, jobs: int = 4,
                   progress: Callable[[int], None] | None = None) -> FetchResult:
     project_dir = Path(project_dir)
+    return fetch_artifacts(project_dir, plan(project_dir, only=only), store=store, jobs=jobs,
+                           progress=progress)
+
+
+def fetch_artifacts(project_dir: Path, artifacts: Sequence[Artifact], *,
+                    store: Store | None = None, jobs: int = 4,
+                    progress: Callable[[int], None] | None = None) -> FetchResult:
+    """Put `artifacts` in the store (verified); raises CheckFailed naming each one missing."""
     store = store or default_store(project_dir)
-    artifacts = plan(project_dir, only=only)
     result = FetchResult()
     failures: list[str] = []
 
