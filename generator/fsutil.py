@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["LockMode", "ProjectBusy", "atomic_write", "current_umask", "decode_text",
-           "link_or_copy", "mount_points", "project_lock", "read_file", "read_file_stat",
-           "read_text", "walk_files", "write_all", "write_new"]
+__all__ = ["DIR_MODE", "LockMode", "ProjectBusy", "atomic_write", "current_umask",
+           "decode_text", "link_or_copy", "make_dir", "make_dirs", "mount_points",
+           "project_lock", "read_file", "read_file_stat", "read_text", "walk_files",
+           "write_all", "write_new"]
 
 BUSY_LOCK = os.path.join(".gen", "busy.lock")
+DIR_MODE = 0o755  # the mode of every directory of gen's output (render, export)
 
 
 class ProjectBusy(Exception):
@@ -133,6 +135,36 @@ def current_umask() -> int:
     return 0o777  # unknown: assume the worst, so every file gets an explicit chmod
 
 
+def make_dir(path: Path | str, mode: int = DIR_MODE, umask: int | None = None) -> None:
+    """`os.mkdir` with the directory's mode exactly `mode`, whatever the umask.
+
+    `umask` is the process umask when the caller has read it already (see current_umask):
+    the chmod is then made only when the umask would have changed the mode. Without it the
+    chmod is always made (one syscall, cheaper than reading the umask)."""
+    os.mkdir(path, mode)
+    if umask is None or mode & umask:
+        os.chmod(path, mode)
+
+
+def make_dirs(path: Path | str, mode: int = DIR_MODE, umask: int | None = None) -> None:
+    """`mkdir -p`, where each directory it creates gets exactly `mode` (make_dir); the
+    directories that exist already are left as they are."""
+    missing: list[str] = []
+    p = os.fspath(path)
+    while not os.path.isdir(p):
+        missing.append(p)
+        parent = os.path.dirname(p)
+        if parent == p:
+            break
+        p = parent
+    for d in reversed(missing):
+        try:
+            make_dir(d, mode, umask)
+        except FileExistsError:
+            if not os.path.isdir(d):
+                raise
+
+
 def write_new(path: Path | str, data: bytes, mode: int = 0o644) -> None:
     """Write a file that nobody can see yet (inside a staging dir); mode set exactly."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -150,9 +182,16 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[n:]
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write `data` to `path` via a temp file in the same directory, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def atomic_write(path: Path, data: bytes, mode: int = 0o644, *,
+                 dir_mode: int | None = None) -> None:
+    """Write `data` to `path` via a temp file in the same directory, then rename over it.
+
+    Missing parent directories are created, as the umask has them, or with exactly
+    `dir_mode` when it is given (output that promises its modes: make_dirs)."""
+    if dir_mode is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        make_dirs(path.parent, dir_mode)
     tmp = path.parent / f".{path.name}.gen-tmp-{os.getpid()}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -36,8 +36,10 @@ import jinja2
 from generator import __version__
 from generator.errors import InputError, LintError, LockError, SpecError
 from generator.fsutil import (
+    DIR_MODE,
     atomic_write,
     current_umask,
+    make_dir,
     read_file,
     read_file_stat,
     walk_files,
@@ -877,10 +879,10 @@ class _Worker:
                 if dirs is None:
                     dirs = self.dirs_of[paths] = sorted(
                         {sub[:i] for sub in paths for i, c in enumerate(sub) if c == "/"})
-                os.mkdir(root)
-                for sub in dirs:  # parents sort before their children
-                    os.mkdir(f"{root}/{sub}")
                 umask = self.umask
+                make_dir(root, DIR_MODE, umask)
+                for sub in dirs:  # parents sort before their children
+                    make_dir(f"{root}/{sub}", DIR_MODE, umask)
                 for sub in paths:
                     rf = files[sub]
                     out_sigs.append((sub, _write_staged(f"{root}/{sub}", rf.data, rf.mode,
@@ -1150,7 +1152,7 @@ def _commit(project: Path, out_dir: Path, tasks: list[str], reused: set[str],
             result.written.append(rel)
             if not check:
                 rf = o.changed[sub]
-                atomic_write(out_dir / rel, rf.data, rf.mode)
+                atomic_write(out_dir / rel, rf.data, rf.mode, dir_mode=DIR_MODE)
     for rel in sorted(existing):
         if rel in wanted_files or rel.partition("/")[0] in reused:
             continue
@@ -1227,7 +1229,8 @@ def _render(project: Path, out_dir: Path | None, *, check: bool,
     staging, whole = _staging_dir(out)
     if not check and todo:
         shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(staging, DIR_MODE)  # a first render's staging dir becomes out_dir
     job = _Job(os.fspath(project), out_s, None if check else os.fspath(staging), False,
                cache.enabled, empty_out=not out_exists)
     try:
