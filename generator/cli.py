@@ -7,11 +7,13 @@ Each subcommand lives in `generator/commands/<name>.py` and exposes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import logging
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from generator import __version__
@@ -105,6 +107,26 @@ def _run(args: argparse.Namespace) -> Report:
         raise
 
 
+@contextlib.contextmanager
+def _verbose_log(enabled: bool) -> Iterator[None]:
+    """With -v, the `gen` logger's detail (e.g. engine warnings, which error messages leave
+    out) goes to stderr, one `gen: <program>: <line>` line each."""
+    if not enabled:
+        yield
+        return
+    log = logging.getLogger("gen")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("gen: %(message)s"))
+    old_level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(old_level)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -113,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     as_json = bool(getattr(args, "json", False))
     try:
-        report: Report = _run(args)
+        with _verbose_log(bool(getattr(args, "verbose", False))):
+            report: Report = _run(args)
     except GenError as exc:
         if getattr(args, "verbose", False):
             traceback.print_exc()

@@ -114,11 +114,13 @@ def _run(cmd: list[str], *, what: str, req: BuildRequest, extra: dict[str, str] 
     except subprocess.TimeoutExpired as exc:
         raise ToolError(f"cannot {what}: timed out after {req.timeout:.0f}s",
                         hint="raise the build timeout or look for a hanging RUN step") from exc
+    name = Path(cmd[0]).name
     if result.returncode != 0:
-        lines = [ln for ln in (result.stderr or result.stdout).splitlines() if ln.strip()]
-        tail = " | ".join(lines[-6:])
-        raise ToolError(f"cannot {what}: {Path(cmd[0]).name} exited {result.returncode}: {tail}",
+        # the engine's own error lines, never its warnings (CNI config ...: `-v` logs them)
+        detail = proc.failure_detail(name, result.stderr, result.stdout)
+        raise ToolError(f"cannot {what}: {name} exited {result.returncode}: {detail}",
                         hint="read the build log above; fix the task's Dockerfile or locks")
+    proc.log_warnings(name, result.stderr)
     return result.stdout
 
 

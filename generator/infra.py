@@ -408,7 +408,9 @@ def _tail(log: Path, lines: int = 3) -> str:
         text = log.read_text(errors="replace")
     except OSError:
         return "(no log)"
-    return proc.tail(text, lines) or "(empty log)"
+    if not text.strip():
+        return "(empty log)"
+    return proc.tail(text, lines) or f"(no error lines, only warnings: see {log})"
 
 
 def env_lines(env: dict[str, str]) -> list[str]:

@@ -2,11 +2,17 @@
 
 Every call goes through `run()`: a missing program or a failure becomes a ToolError whose one
 line names the program, what it was doing and the tail of its stderr.
+
+A program's warnings (buildah's and skopeo's `level=warning` / `WARN[0000]` lines, such as
+the CNI config warnings, docker's `WARNING:` lines) are not errors: they are kept out of every
+error message (`tail`, `split_warnings`) and logged to the `gen` logger, which `gen -v` prints.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -14,9 +20,47 @@ from pathlib import Path
 
 from generator.errors import ToolError
 
-__all__ = ["Result", "run", "spawn", "tail", "which"]
+__all__ = ["LOG", "Result", "failure_detail", "is_warning", "log_warnings", "run", "spawn",
+           "split_warnings", "tail", "which"]
 
 Result = subprocess.CompletedProcess
+LOG = logging.getLogger("gen")  # detail for `-v` (cli.main shows it; silent otherwise)
+
+# A line that is a program's log message below error level, in the formats the container
+# tools print: logrus key=value (`time="..." level=warning msg="..."`), logrus on a terminal
+# (`WARN[0000] ...`), docker/buildkit (`WARNING: ...`, `1 warning found ...`).
+_WARNING_RE = re.compile(
+    r'\s*(?:time="[^"]*"\s+)?level="?(?:warning|warn|info|debug|trace)\b'
+    r"|\s*(?:WARN|WARNING|INFO|DEBU|DEBUG|TRAC|TRACE)\[[^\]]*\]"
+    r"|\s*WARNING:\s"
+    r"|\s*\d+ warnings? found\b")
+
+
+def is_warning(line: str) -> bool:
+    """Is this line of a program's stderr a warning (or info/debug message), not an error?"""
+    return _WARNING_RE.match(line) is not None
+
+
+def split_warnings(text: str | bytes | None) -> tuple[list[str], list[str]]:
+    """(the other non-blank lines, the warning lines) of a program's output, in order."""
+    if text is None:
+        return [], []
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    kept: list[str] = []
+    warnings: list[str] = []
+    for ln in text.splitlines():
+        if ln.strip():
+            (warnings if is_warning(ln) else kept).append(ln.rstrip())
+    return kept, warnings
+
+
+def log_warnings(program: str, text: str | bytes | None) -> None:
+    """Log a program's warning lines (shown by `gen -v`)."""
+    if not LOG.isEnabledFor(logging.INFO):
+        return
+    for ln in split_warnings(text)[1]:
+        LOG.info("%s: %s", program, ln.strip())
 
 
 def which(program: str, *, fix: str | None = None) -> str:
@@ -29,13 +73,23 @@ def which(program: str, *, fix: str | None = None) -> str:
 
 
 def tail(text: str | bytes | None, lines: int = 6) -> str:
-    """The last `lines` non-blank lines of a program's output, joined with ' | '."""
-    if text is None:
-        return ""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    got = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return " | ".join(got[-lines:])
+    """The last `lines` non-blank lines of a program's output that are not warnings
+    (split_warnings), joined with ' | '."""
+    got = split_warnings(text)[0]
+    return " | ".join(ln.strip() for ln in got[-lines:])
+
+
+def failure_detail(program: str, stderr: str | bytes | None,
+                   stdout: str | bytes | None = None, lines: int = 6) -> str:
+    """What a failed program's error message says of its output: the tail of its stderr
+    without the warnings (else of its stdout); its warnings are logged for `-v`."""
+    log_warnings(program, stderr)
+    got = tail(stderr, lines) or tail(stdout, lines)
+    if got:
+        return got
+    if split_warnings(stderr)[1]:
+        return "no error message, only warnings (shown with -v)"
+    return "no output"
 
 
 def run(
@@ -73,10 +127,13 @@ def run(
     except subprocess.TimeoutExpired as exc:
         raise ToolError(f"cannot {what}: {Path(argv[0]).name} timed out after {timeout:.0f}s",
                         hint=fix) from exc
+    name = Path(argv[0]).name
     if check and result.returncode != 0:
-        detail = tail(result.stderr) or tail(result.stdout)
+        detail = failure_detail(name, result.stderr, result.stdout)
         raise ToolError(f"cannot {what}: `{Path(argv[0]).name} {' '.join(argv[1:3])}...` exited "
                         f"{result.returncode}: {detail}", hint=fix)
+    if capture:
+        log_warnings(name, result.stderr)
     return result
 
 

@@ -144,8 +144,12 @@ def make_tar(files: Mapping[str, tuple[bytes, int]], *, mtime: int = 0) -> bytes
     return buf.getvalue()
 
 
-def _tail(text: str, n: int = 4) -> str:
-    lines = [ln for ln in text.strip().splitlines() if ln.strip() and "CNI config" not in ln]
+def _tail(text: str, n: int = 4, program: str = "engine") -> str:
+    """The end of an engine's stderr for an error message: its warnings (proc.split_warnings:
+    the CNI config ones, ...) left out, and logged for `-v`."""
+    kept, _ = proc.split_warnings(text)
+    proc.log_warnings(program, text)
+    lines = [ln.strip() for ln in kept if "CNI config" not in ln]
     return " | ".join(lines[-n:])
 
 
@@ -167,9 +171,9 @@ class _CliContainer:
                                check=False,
                                env=None if tmpdir is None else {**os.environ, "TMPDIR": tmpdir})
         if r.returncode != 0:
+            why = _tail(r.stderr.decode("utf-8", "replace"), program=self.runner.name)
             raise ToolError(f"cannot copy files into container {self.id[:12]} "
-                            f"({self.runner.name} cp): "
-                            f"{_tail(r.stderr.decode('utf-8', 'replace'))}")
+                            f"({self.runner.name} cp): {why}")
 
     def exec(self, script: str, *, timeout: float) -> ExecResult:
         argv = [self.runner.program, "exec", self.id, "bash", "-c", f"{{ {script}\n}} 2>&1"]
@@ -187,7 +191,7 @@ class _CliContainer:
         if r.returncode in (125, 126, 127) and not out and err:
             # the engine itself failed to exec (container gone, OCI runtime error)
             raise ToolError(f"{self.runner.name} exec failed in container {self.id[:12]}: "
-                            f"{_tail(err)}", hint=self.runner.fix_hint)
+                            f"{_tail(err, program=self.runner.name)}", hint=self.runner.fix_hint)
         return ExecResult(r.returncode, out + err, time.monotonic() - t0)
 
     def kill(self) -> None:
@@ -250,7 +254,8 @@ class _CliRunner:
             if layout is not None and (layout / "index.json").is_file():
                 self._load_layout(layout, name, tag)
                 return tag
-            why = _tail(pulled.stderr) if pulled is not None else "not in any registry"
+            why = _tail(pulled.stderr, program=self.name) if pulled is not None \
+                else "not in any registry"
             raise ToolError(f"cannot get image {ref} into {self.name}: {why}; and no OCI "
                             f"layout to load it from ({layout})",
                             hint="run `gen build` (it records the layout and pushes the image)")
@@ -276,7 +281,7 @@ class _CliRunner:
             subprocess.run([self.program, "rm", "-f", name], capture_output=True, timeout=60,
                            check=False)
             raise ToolError(f"{self.name} cannot start a container of {ref}: "
-                            f"{_tail(r.stderr)}", hint=self.fix_hint)
+                            f"{_tail(r.stderr, program=self.name)}", hint=self.fix_hint)
         c = _CliContainer(self, cid)
         with _LIVE_LOCK:
             _LIVE[cid] = c
@@ -344,7 +349,7 @@ class PodmanRunner(_CliRunner):
         r = subprocess.run([self.program, "info", "--format", "{{.Host.OCIRuntime.Name}}"],
                            capture_output=True, text=True, timeout=60, check=False)
         if r.returncode != 0:
-            return f"podman does not work here: {_tail(r.stderr)}"
+            return f"podman does not work here: {_tail(r.stderr, program='podman')}"
         return None
 
     def version(self) -> str:
