@@ -47,8 +47,9 @@ from generator.normalize import NORMALIZER_VERSION, KnownLayer, NormalizeStats, 
 from generator.oci import Descriptor, Layout, platform_str
 from generator.spec import Project, SweTask, Task, load_project, select_tasks
 
-__all__ = ["BuildOutcome", "Conditions", "build_project", "build_task_image",
-           "cache_record_path", "cache_tag", "input_key", "stage_context", "task_key"]
+__all__ = ["BuildOutcome", "Conditions", "base_refs", "build_project", "build_task_image",
+           "cache_record_path", "cache_tag", "input_key", "require_base", "stage_context",
+           "task_key"]
 
 CACHE_DIR = Path(".gen") / "build" / "cache"
 OCI_DIR = Path(".gen") / "build" / "oci"
@@ -178,6 +179,61 @@ def stage_context(task_dir: Path, vendored: Sequence[Vendored], store: Store, de
 
 
 # --------------------------------------------------------------------------------------
+# The locked base: in the registry before anything is built on it
+# --------------------------------------------------------------------------------------
+
+_BASES_PRESENT: set[str] = set()  # pinned bases the registry was seen to hold (immutable)
+_BASES_LOCK = threading.Lock()
+
+
+def base_refs(dockerfile: Path) -> list[str]:
+    """The digest-pinned images a Dockerfile's FROM lines name (`FROM [--flag...] image
+    [AS name]`), in order; a FROM of an earlier stage or of an unpinned image is no base
+    gen checks."""
+    refs: list[str] = []
+    for line in dockerfile.read_text().splitlines():
+        words = line.split()
+        if not words or words[0].upper() != "FROM":
+            continue
+        image = next((w for w in words[1:] if not w.startswith("--")), None)
+        if image is not None and "@sha256:" in image and image not in refs:
+            refs.append(image)
+    return refs
+
+
+def _missing_base_hint(project: Project, locks: LockSet, ref: str) -> str:
+    """How to put the locked base `ref` (repository@digest) back: `gen base build` for a base
+    gen builds (the default one, or `--ref TAG` for another declared base)."""
+    cfg = project.config
+    tags = [p.ref for p in locks.images.pins if p.pinned() == ref]
+    for tag in tags:
+        if tag == cfg.defaults.base_image:
+            return "gen base build"
+        if cfg.base(tag) is not None:
+            return f"gen base build --ref {tag}"
+    return (f"push {tags[0] if tags else ref} to the registry again, or re-pin it: "
+            "gen lock --update")
+
+
+def require_base(project: Project, task: Task, locks: LockSet) -> None:
+    """Fail with one line when the base a task's rendered Dockerfile is built FROM (its
+    images.lock pin) is not in the registry: otherwise the engine would fail on it, after
+    a wall of its own warnings. Asked once per base and process."""
+    dockerfile = project.config.path / "dataset" / task.id / "Dockerfile"
+    if not dockerfile.is_file():
+        return  # build_task_image says what is missing
+    for ref in base_refs(dockerfile):
+        with _BASES_LOCK:
+            if ref in _BASES_PRESENT:
+                continue
+            found = registry.find_manifest(ref)
+            if found is None:
+                raise ToolError(f"the locked base {ref} is not in the registry",
+                                hint=_missing_base_hint(project, locks, ref))
+            _BASES_PRESENT.add(ref)
+
+
+# --------------------------------------------------------------------------------------
 # The base image's layers: already normalized, reused as they are
 # --------------------------------------------------------------------------------------
 
@@ -233,6 +289,7 @@ def build_task_image(project: Project, task: Task, engine: Engine, *,
     if not (task_dir / "Dockerfile").is_file():
         raise InputError(f"task '{task.id}' is not rendered (no dataset/{task.id}/Dockerfile)",
                          file=f"dataset/{task.id}", hint="run `gen render`")
+    require_base(project, task, locks)
     if vendored is None:
         vendored = vendored_files(task, locks, names, store)
     ctx = work / "context"
@@ -345,6 +402,8 @@ def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
         rec = None if rebuild else _cache_record(root, key)
         source = "local" if rec is not None else None
         warning = None
+        if rec is None:  # pulled or built on it: the base must be there
+            require_base(project, task, locks)
         if rec is None and not rebuild and registry_cache and push and repo_base:
             try:
                 rec = _pull_cached(root, state, task, key, repository,

@@ -25,7 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.build import Conditions, build_task_image, task_key, vendored_files
+from generator.build import (
+    Conditions,
+    build_task_image,
+    require_base,
+    task_key,
+    vendored_files,
+)
 from generator.cas import Store, default_store
 from generator.engines import Engine, get_engine
 from generator.errors import ToolError
@@ -166,6 +172,8 @@ def verify_project(project_dir: Path, *, only: Sequence[str] | None = None,
         else engine_a
     id_a, id_b = engine_a.version(), engine_b.version()
     images = load_images(root)
+    for task in tasks:  # every base there before the first build: one line when one is not
+        require_base(project, task, locks)
     verdicts: list[TaskVerdict] = []
     for task in tasks:
         with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{task.id}-a-", dir=state) as ta, \
