@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "infra",
     "lock",
     "fetch",
+    "cache",
     "base",
     "render",
     "build",

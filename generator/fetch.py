@@ -8,6 +8,15 @@ What is fetched (all named by sha256 in `lockfiles/`):
   the index's JSON simple API (PEP 691; the lock's hash is what is checked);
 - SWE sources (git bundles / archives), copied from the project or downloaded.
 
+Every artifact has an ordered list of sources (`artifact_sources`), each checked by sha256:
+1. the lock's URLs (Debian's mirror, PyPI, the project's file);
+2. for a .deb of a lock with a snapshot time, the same pool path in a snapshot.debian.org
+   style archive (`snapshot_url`: gen.yaml `snapshot_base`, or $GEN_SNAPSHOT_BASE), so a
+   version that left the mirror is still found;
+3. the project's artifact cache in its registry (`<registry>/artifacts`, blob sha256:<hex>,
+   filled by `gen cache push`).
+When every source fails, the error names the artifact, each source tried and why, and the fix.
+
 Each file is streamed into a temp file inside the store while it is hashed, and renamed to
 `sha256/<hex>` only when the hash (and size) match the lock. Files already in the store are
 verified and not downloaded again. `.gen/fetch/names.json` remembers the file name each
@@ -19,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,14 +42,24 @@ from generator.cas import Store, default_store
 from generator.errors import CheckFailed, LockError
 from generator.fsutil import atomic_write
 from generator.lockfiles import PYTHON_TARGETS, LockSet, base_lock_path, read_lockset
-from generator.spec import DatasetConfig, SweTask, load_project
+from generator.spec import DatasetConfig, SweTask, load_dataset_config, load_project
 
-__all__ = ["Artifact", "FetchResult", "base_artifacts", "fetch_artifacts", "fetch_project",
-           "plan", "wheel_tags"]
+__all__ = ["SOURCE_KINDS", "Artifact", "FetchResult", "Source", "all_failed_message",
+           "artifact_sources", "base_artifacts", "fetch_artifacts", "fetch_project", "plan",
+           "snapshot_url", "wheel_tags"]
 
 TIMEOUT = float(os.environ.get("GEN_FETCH_TIMEOUT", "60"))
 PYPI_SIMPLE = os.environ.get("GEN_PYPI_INDEX", "https://pypi.org/simple")
 FIX = "run `gen lock --update` to re-pin it"
+ALL_FAILED_FIX = ("run `gen lock --update` to re-pin it, or `gen cache push` from a machine "
+                  "that has it")
+SNAPSHOT_ENV = "GEN_SNAPSHOT_BASE"
+SNAPSHOT_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")
+# where an artifact can come from, in the order they are tried
+SOURCE_KINDS = ("mirror", "snapshot", "cache")
+# what a 404/410 means, per kind of source
+_GONE = {"mirror": "gone from the mirror", "snapshot": "not in the snapshot archive",
+         "cache": "not in the artifact cache"}
 NAMES_FILE = Path(".gen") / "fetch" / "names.json"
 
 
@@ -57,6 +77,19 @@ class Artifact:
     snapshot: str = ""
 
 
+@dataclass(frozen=True)
+class Source:
+    """One place an artifact can be fetched from."""
+
+    kind: str  # mirror | snapshot | cache (SOURCE_KINDS)
+    url: str  # what is opened: an http(s) URL or a local path
+    label: str = ""  # how messages name it (default: the URL)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.url
+
+
 @dataclass
 class FetchResult:
     downloaded: list[str] = field(default_factory=list)
@@ -64,6 +97,8 @@ class FetchResult:
     failed: list[str] = field(default_factory=list)
     bytes_downloaded: int = 0
     artifacts: list[dict[str, Any]] = field(default_factory=list)
+    # downloads per source kind (mirror / snapshot / cache)
+    sources: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCE_KINDS, 0))
 
 
 class _Failed(Exception):
@@ -253,23 +288,76 @@ def plan(project_dir: Path, *, only: Sequence[str] | None = None,
 
 
 # --------------------------------------------------------------------------------------
+# Where an artifact comes from
+# --------------------------------------------------------------------------------------
+
+
+def snapshot_url(url: str, snapshot: str, base: str) -> str | None:
+    """The snapshot.debian.org-layout URL of a mirror URL `<prefix>/pool/<rest>` at time
+    `snapshot`: `<base>/archive/<last segment of prefix>/<snapshot>/pool/<rest>`.
+
+    None when there is no such URL: no or a malformed snapshot time, not an http(s) URL, no
+    `/pool/` in its path, or nothing before it to name the archive by."""
+    if not SNAPSHOT_RE.match(snapshot):
+        return None
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    prefix, sep, rest = parts.path.partition("/pool/")
+    name = prefix.rstrip("/").rsplit("/", 1)[-1]
+    if not sep or not rest or not name:
+        return None
+    return f"{base.rstrip('/')}/archive/{name}/{snapshot}/pool/{rest}"
+
+
+def artifact_sources(a: Artifact, *, snapshot_base: str | None,
+                     cache: str | None) -> list[Source]:
+    """Where `a` can be fetched from, in the order to try: the lock's URLs, then (a .deb
+    with a snapshot time, `snapshot_base` set) each one's snapshot-archive URL, then
+    (`cache` = a registry repository) the blob sha256:<hex> of the artifact cache."""
+    out = [Source("mirror", u) for u in a.urls]
+    if a.kind == "deb" and a.snapshot and snapshot_base:
+        seen: set[str] = set()
+        for u in a.urls:
+            snap = snapshot_url(u, a.snapshot, snapshot_base)
+            if snap is not None and snap not in seen:
+                seen.add(snap)
+                out.append(Source("snapshot", snap))
+    if cache:
+        from generator.registry import blob_url
+
+        out.append(Source("cache", blob_url(cache, f"sha256:{a.sha256}"), cache))
+    return out
+
+
+def all_failed_message(a: Artifact, tried: Sequence[tuple[Source, str]]) -> str:
+    """One line: the artifact, every source tried with why it failed, the fix."""
+    what = f"{a.kind} {a.filename} ({a.lock_file}: {a.entry})"
+    if not tried:
+        return f"{what}: no source to fetch it from (fix: {ALL_FAILED_FIX})"
+    how = "; ".join(f"{s.kind} {s.name}: {why}" for s, why in tried)
+    return f"{what}: every source failed: {how} (fix: {ALL_FAILED_FIX})"
+
+
+# --------------------------------------------------------------------------------------
 # Downloading into the store
 # --------------------------------------------------------------------------------------
 
 
-def _stream(a: Artifact, url: str, store: Store) -> int:
+def _stream(a: Artifact, url: str, store: Store, kind: str = "mirror") -> int:
     """Copy one URL/path into the store, verifying sha256 (and size) on the fly."""
     h = hashlib.sha256()
     n = 0
     with store.writer() as (fh, tmp):
         try:
             if urllib.parse.urlsplit(url).scheme in ("http", "https"):
-                req = urllib.request.Request(url, headers={"User-Agent": "gen-fetch"})
+                req = urllib.request.Request(url, headers={"User-Agent": "gen-fetch",
+                                                          "Accept": "*/*"})
                 src = urllib.request.urlopen(req, timeout=TIMEOUT)
             else:
                 src = open(url, "rb")  # noqa: SIM115 - closed below
         except urllib.error.HTTPError as exc:
-            reason = "gone from the mirror" if exc.code in (404, 410) else "refused"
+            reason = _GONE.get(kind, "gone") if exc.code in (404, 410) else "refused"
             raise _Failed(f"HTTP {exc.code} ({reason})") from exc
         except FileNotFoundError as exc:
             raise _Failed("the file is missing") from exc
@@ -295,16 +383,18 @@ def _stream(a: Artifact, url: str, store: Store) -> int:
     return n
 
 
-def _fetch_one(a: Artifact, store: Store) -> tuple[str, int]:
+def _fetch_one(a: Artifact, store: Store, sources: Sequence[Source]) -> tuple[str, int, str]:
+    """("present", 0, "store") or ("downloaded", bytes, source kind); _Failed naming every
+    source tried when none served it."""
     if store.has(a.sha256, verify=True):
-        return "present", 0
-    problems: list[str] = []
-    for url in a.urls:
+        return "present", 0, "store"
+    tried: list[tuple[Source, str]] = []
+    for src in sources:
         try:
-            return "downloaded", _stream(a, url, store)
+            return "downloaded", _stream(a, src.url, store, src.kind), src.kind
         except _Failed as exc:
-            problems.append(f"{exc} ({url})")
-    raise _Failed("; ".join(problems))
+            tried.append((src, str(exc)))
+    raise _Failed(all_failed_message(a, tried))
 
 
 def _load_names(project: Path) -> dict[str, str]:
@@ -334,23 +424,34 @@ def fetch_project(project_dir: Path, *, only: Sequence[str] | None = None,
                            progress=progress)
 
 
+def snapshot_base(config: DatasetConfig) -> str:
+    """Where snapshot-archive URLs point: $GEN_SNAPSHOT_BASE, else gen.yaml's snapshot_base."""
+    return (os.environ.get(SNAPSHOT_ENV, "").strip() or config.snapshot_base).rstrip("/")
+
+
 def fetch_artifacts(project_dir: Path, artifacts: Sequence[Artifact], *,
                     store: Store | None = None, jobs: int = 4,
-                    progress: Callable[[int], None] | None = None) -> FetchResult:
-    """Put `artifacts` in the store (verified); raises CheckFailed naming each one missing."""
+                    progress: Callable[[int], None] | None = None,
+                    config: DatasetConfig | None = None) -> FetchResult:
+    """Put `artifacts` in the store (verified), each from the first of its sources that
+    serves the locked bytes (`artifact_sources`; `config` = the project's gen.yaml unless
+    given); raises CheckFailed naming each one no source served."""
     store = store or default_store(project_dir)
+    config = config or load_dataset_config(Path(project_dir))
+    snap, cache = snapshot_base(config), config.artifact_cache
     result = FetchResult()
     failures: list[str] = []
 
-    def work(a: Artifact) -> tuple[Artifact, str, int]:
+    def work(a: Artifact) -> tuple[Artifact, str, int, str | None]:
         try:
-            state, n = _fetch_one(a, store)
+            state, n, kind = _fetch_one(a, store, artifact_sources(a, snapshot_base=snap,
+                                                                   cache=cache))
         except _Failed as exc:
-            return a, f"{a.kind} {a.filename} ({a.lock_file}: {a.entry}): {exc} (fix: {FIX})", 0
-        return a, state, n
+            return a, str(exc), 0, None
+        return a, state, n, kind
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for a, state, n in pool.map(work, artifacts):
+        for a, state, n, kind in pool.map(work, artifacts):
             if progress:
                 progress(1)
             if state == "present":
@@ -358,10 +459,11 @@ def fetch_artifacts(project_dir: Path, artifacts: Sequence[Artifact], *,
             elif state == "downloaded":
                 result.downloaded.append(a.filename)
                 result.bytes_downloaded += n
+                result.sources[str(kind)] = result.sources.get(str(kind), 0) + 1
             else:
                 failures.append(state)
             result.artifacts.append({**asdict(a), "urls": list(a.urls), "tasks": list(a.tasks),
-                                     "ok": state in ("present", "downloaded")})
+                                     "ok": kind is not None, "source": kind})
     names = _load_names(project_dir)
     names.update({a.sha256: a.filename for a in artifacts})
     save_names(project_dir, names)

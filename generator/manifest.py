@@ -10,7 +10,12 @@
      "images": {"<repository>": {"<os/arch>": "sha256:<normalized manifest digest>"}},
      "lockfiles": {"lockfiles/<path>": "sha256:<hex>"},
      "reports": {"validate": "sha256:<hex>", "verify": "sha256:<hex>"},
-     "archive": {"name": "<name>-<version>.tar", "sha256": "sha256:<hex>", "size": 123}}
+     "archive": {"name": "<name>-<version>.tar", "sha256": "sha256:<hex>", "size": 123},
+     "artifact_index": {"repository": "<registry>/artifacts", "digest": "sha256:<hex>"}}
+
+`artifact_index` (only when `gen cache push` recorded one that the registry holds) is the OCI
+manifest listing every locked artifact in the project's artifact cache; the Statement names
+it among its resolved dependencies.
 
 `files` is every regular file of the dataset folder (symlinks and special files are refused),
 relative to it. The Statement's subjects are manifest.json and every image digest: completeness
@@ -97,6 +102,7 @@ class Manifest:
     reports: dict[str, str] = field(default_factory=dict)
     archive: dict[str, Any] | None = None
     generator_version: str = __version__
+    artifact_index: dict[str, str] | None = None  # {"repository", "digest"}
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -112,6 +118,8 @@ class Manifest:
         }
         if self.archive is not None:
             body["archive"] = dict(self.archive)
+        if self.artifact_index is not None:
+            body["artifact_index"] = dict(self.artifact_index)
         return body
 
     def to_bytes(self) -> bytes:
@@ -198,7 +206,11 @@ def build_manifest(
     lockfiles: Mapping[str, str] | None = None,
     reports: Mapping[str, str] | None = None,
     archive: Mapping[str, Any] | None = None,
+    artifact_index: Mapping[str, str] | None = None,
 ) -> Manifest:
+    if artifact_index is not None and not _index_ok(artifact_index):
+        raise InputError(f"bad artifact index {dict(artifact_index)}",
+                         file=".gen/cache/artifacts.json", hint="run `gen cache push` again")
     for repo, plats in (images or {}).items():
         for plat, digest in plats.items():
             if not DIGEST_RE.match(digest):
@@ -209,7 +221,16 @@ def build_manifest(
         source_date_epoch=int(source_date_epoch), files=dict(files),
         images={r: dict(p) for r, p in (images or {}).items()},
         lockfiles=dict(lockfiles or {}), reports=dict(reports or {}),
-        archive=dict(archive) if archive is not None else None)
+        archive=dict(archive) if archive is not None else None,
+        artifact_index=({"repository": artifact_index["repository"],
+                         "digest": artifact_index["digest"]}
+                        if artifact_index is not None else None))
+
+
+def _index_ok(index: Any) -> bool:
+    return (isinstance(index, Mapping) and set(index) == {"repository", "digest"}
+            and isinstance(index["repository"], str) and bool(index["repository"])
+            and isinstance(index["digest"], str) and DIGEST_RE.match(index["digest"]) is not None)
 
 
 class ManifestError(ValueError):
@@ -253,12 +274,16 @@ def parse_manifest(data: bytes) -> Manifest:
                 and isinstance(archive.get("sha256"), str)
                 and DIGEST_RE.match(archive["sha256"])):
             raise ManifestError("bad archive entry")
+        index = obj.get("artifact_index")
+        if index is not None and not _index_ok(index):
+            raise ManifestError("bad artifact_index entry")
         return Manifest(
             dataset_name=str(ds["name"]), dataset_version=str(ds["version"]),
             platforms=tuple(ds.get("platforms", ())),
             source_date_epoch=int(obj["source_date_epoch"]), files=files, images=images,
             lockfiles=dict(obj.get("lockfiles", {})), reports=dict(obj.get("reports", {})),
-            archive=archive, generator_version=str(obj["generator"]["version"]))
+            archive=archive, generator_version=str(obj["generator"]["version"]),
+            artifact_index=dict(index) if index is not None else None)
     except (KeyError, TypeError, AttributeError) as exc:
         raise ManifestError(f"missing or malformed field: {exc}") from exc
 
@@ -398,6 +423,12 @@ def build_statement(manifest: Manifest, manifest_bytes: bytes,
         {"name": rel, "digest": {"sha256": d.split(":", 1)[1]}}
         for rel, d in sorted(manifest.lockfiles.items())
     ]
+    if manifest.artifact_index is not None:
+        idx = manifest.artifact_index
+        deps.append({"name": "artifact_index", "uri": f"oci://{idx['repository']}@{idx['digest']}",
+                     "digest": {"sha256": idx["digest"].split(":", 1)[1]},
+                     "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                     "annotations": {"artifactType": "application/vnd.gen.artifacts.v1"}})
     builder: dict[str, Any] = {"id": LOCAL_BUILDER, "version": {"gen": manifest.generator_version}}
     metadata: dict[str, Any] = {}
     server = env.get("GITHUB_SERVER_URL", "https://github.com")

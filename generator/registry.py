@@ -5,7 +5,9 @@ got, and it sends all four manifest media types (distribution 2.8 answers 404 MA
 instead of falling back when the stored type is not accepted). For an index it records the
 index digest *and* each platform's manifest digest (re-hashed too).
 Pushing goes through skopeo with `--preserve-digests`, so the digest we computed is the digest
-the registry serves.
+the registry serves. Single blobs and manifests (the artifact cache, `gen cache push`) are
+uploaded over the API directly: a monolithic upload (POST, then PUT ?digest=) and a manifest
+PUT whose digest the registry must echo back.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import os
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,8 +37,9 @@ from generator.oci import (
     platform_str,
 )
 
-__all__ = ["ResolvedImage", "blob_exists", "find_manifest", "get_manifest", "parse_ref",
-           "pull_found", "pull_image", "push_layout", "resolve"]
+__all__ = ["ResolvedImage", "blob_exists", "blob_url", "find_manifest", "get_manifest",
+           "has_blob", "manifest_exists", "parse_ref", "pull_found", "pull_image", "push_layout",
+           "put_manifest", "resolve", "upload_blob"]
 
 ACCEPT = ", ".join((
     "application/vnd.oci.image.index.v1+json",
@@ -107,8 +111,12 @@ class NotFound(ToolError):
     """The registry answered 404: no such repository, tag, manifest or blob."""
 
 
-def _request(url: str, *, method: str = "GET", accept: str = ACCEPT) -> tuple[bytes, Any]:
-    req = urllib.request.Request(url, method=method, headers={"Accept": accept})
+def _request(url: str, *, method: str = "GET", accept: str = ACCEPT, data: Any = None,
+             headers: Mapping[str, str] | None = None,
+             hint: str = "check the reference, or push the image (`gen base build`)",
+             ) -> tuple[bytes, Any]:
+    req = urllib.request.Request(url, method=method, data=data,
+                                 headers={"Accept": accept, **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
             return resp.read(), resp.headers
@@ -121,7 +129,7 @@ def _request(url: str, *, method: str = "GET", accept: str = ACCEPT) -> tuple[by
         except (ValueError, AttributeError):
             why = body[:200].strip()
         raise error(f"registry answered {exc.code} ({why}) for {method} {url}",
-                    hint="check the reference, or push the image (`gen base build`)") from exc
+                    hint=hint) from exc
     except (urllib.error.URLError, OSError) as exc:
         raise ToolError(f"cannot reach the registry for {url}: {exc}",
                         hint="start it with `gen infra up`") from exc
@@ -190,6 +198,77 @@ def blob_exists(ref_text: str, digest: str) -> bool:
     try:
         _request(f"{ref.base_url()}/blobs/{digest}", method="HEAD", accept="*/*")
     except ToolError:
+        return False
+    return True
+
+
+def has_blob(ref_text: str, digest: str) -> bool:
+    """Whether ref's repository has blob `digest` (HEAD): False on 404; a registry that does
+    not answer raises ToolError (unlike `blob_exists`)."""
+    ref = parse_ref(ref_text)
+    try:
+        _request(f"{ref.base_url()}/blobs/{digest}", method="HEAD", accept="*/*",
+                 hint="start the registry with `gen infra up`")
+    except NotFound:
+        return False
+    return True
+
+
+def blob_url(ref_text: str, digest: str) -> str:
+    """The URL of blob `digest` in ref's repository (GET it to download the blob)."""
+    return f"{parse_ref(ref_text).base_url()}/blobs/{digest}"
+
+
+_UPLOAD_HINT = "check that the registry runs and accepts pushes (`gen infra up`)"
+
+
+def upload_blob(ref_text: str, digest: str, path: Path) -> None:
+    """Upload the file `path` as blob `digest` of ref's repository: a monolithic upload
+    (POST /blobs/uploads/, then PUT <location>?digest= with the whole body). The registry
+    checks the digest against the bytes it got."""
+    ref = parse_ref(ref_text)
+    _, headers = _request(f"{ref.base_url()}/blobs/uploads/", method="POST", accept="*/*",
+                          data=b"", headers={"Content-Length": "0"}, hint=_UPLOAD_HINT)
+    location = headers.get("Location")
+    if not location:
+        raise ToolError(f"the registry started an upload to {ref.host}/{ref.repository} "
+                        "without a Location", hint="use a registry that speaks the "
+                        "distribution API")
+    url = urllib.parse.urljoin(f"{ref.base_url()}/blobs/uploads/", location)
+    url += ("&" if "?" in url else "?") + "digest=" + urllib.parse.quote(digest, safe="")
+    size = path.stat().st_size
+    with open(path, "rb") as body:
+        _request(url, method="PUT", accept="*/*", data=body, hint=_UPLOAD_HINT,
+                 headers={"Content-Type": "application/octet-stream",
+                          "Content-Length": str(size)})
+    if not has_blob(ref_text, digest):
+        raise ToolError(f"the registry accepted blob {digest} for {ref.host}/{ref.repository} "
+                        "but does not serve it", hint=_UPLOAD_HINT)
+
+
+def put_manifest(ref_text: str, reference: str, body: bytes, media_type: str) -> str:
+    """PUT manifest `body` as `reference` (a tag or its digest) of ref's repository; returns
+    its digest, which the registry must report back unchanged."""
+    ref = parse_ref(ref_text)
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    _, headers = _request(f"{ref.base_url()}/manifests/{reference}", method="PUT",
+                          accept="*/*", data=body, hint=_UPLOAD_HINT,
+                          headers={"Content-Type": media_type,
+                                   "Content-Length": str(len(body))})
+    claimed = headers.get("Docker-Content-Digest")
+    if claimed and claimed != digest:
+        raise ToolError(f"registry stored {ref.repository}:{reference} as {claimed}, not "
+                        f"{digest}", hint="the registry rewrote the manifest")
+    return digest
+
+
+def manifest_exists(ref_text: str, reference: str) -> bool:
+    """Whether ref's repository has manifest `reference` (HEAD; False on 404, ToolError when
+    the registry does not answer)."""
+    ref = parse_ref(ref_text)
+    try:
+        _request(f"{ref.base_url()}/manifests/{reference}", method="HEAD")
+    except NotFound:
         return False
     return True
 

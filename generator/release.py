@@ -64,6 +64,7 @@ __all__ = [
     "REPORTS",
     "ReleaseResult",
     "VerifyResult",
+    "artifact_index",
     "check_release",
     "collect_manifest",
     "make_release",
@@ -88,6 +89,8 @@ class ReleaseResult:
     signer: SignerInfo | None
     reports: list[str] = field(default_factory=list)
     preflight: Preflight | None = None
+    artifact_index: dict[str, str] | None = None  # {repository, digest}, when recorded
+    artifact_index_note: str = ""  # why there is none
 
 
 @dataclass
@@ -111,8 +114,10 @@ def _inside(child: Path, parent: Path) -> bool:
     return True
 
 
-def collect_manifest(project: Path) -> tuple[Manifest, bytes, Path]:
-    """(manifest without the archive entry, archive bytes, dataset dir)."""
+def collect_manifest(project: Path, *, artifact_index: Mapping[str, str] | None = None,
+                     ) -> tuple[Manifest, bytes, Path]:
+    """(manifest, archive bytes, dataset dir); `artifact_index` ({repository, digest} of the
+    artifact cache's index, see `artifact_index`) is recorded in the manifest when given."""
     cfg = load_dataset_config(project)
     dataset = project / "dataset"
     if not dataset.is_dir():
@@ -138,8 +143,17 @@ def collect_manifest(project: Path) -> tuple[Manifest, bytes, Path]:
         name=cfg.name, version=cfg.version, platforms=cfg.platforms,
         source_date_epoch=cfg.source_date_epoch, files=files, images=images, lockfiles=locks,
         reports=reports,
-        archive={"name": name, "sha256": f"sha256:{sha256_hex(archive)}", "size": len(archive)})
+        archive={"name": name, "sha256": f"sha256:{sha256_hex(archive)}", "size": len(archive)},
+        artifact_index=artifact_index)
     return manifest, archive, dataset
+
+
+def artifact_index(project: Path) -> tuple[dict[str, str] | None, str]:
+    """({repository, digest}, "") of the artifact index `gen cache push` recorded in
+    `.gen/cache/artifacts.json`, when the registry holds it; else (None, why not)."""
+    from generator.artifact_cache import recorded_index
+
+    return recorded_index(project)
 
 
 _RELEASE_ENTRIES = {MANIFEST_NAME, BUNDLE_NAME}
@@ -212,7 +226,8 @@ def make_release(project: Path, out: Path, *, sign: str, key: PrivateKey | None 
     signs and writes nothing.
     """
     checked = check_release(project, allow=allow)
-    manifest, archive, dataset = collect_manifest(project)
+    index, index_note = artifact_index(project)
+    manifest, archive, dataset = collect_manifest(project, artifact_index=index)
     _check_out(out, project, dataset)
     mbytes = manifest.to_bytes()
     statement = build_statement(manifest, mbytes, env)
@@ -249,7 +264,8 @@ def make_release(project: Path, out: Path, *, sign: str, key: PrivateKey | None 
         images=sum(len(p) for p in manifest.images.values()), archive=manifest.archive["name"],
         archive_sha256=manifest.archive["sha256"], sign=sign,
         bundle=out / BUNDLE_NAME if bundle is not None else None, signer=signer,
-        reports=sorted(manifest.reports), preflight=checked)
+        reports=sorted(manifest.reports), preflight=checked,
+        artifact_index=manifest.artifact_index, artifact_index_note=index_note)
 
 
 # --------------------------------------------------------------------------------------

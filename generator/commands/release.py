@@ -8,7 +8,7 @@ from typing import Any
 
 from generator.errors import UsageError
 from generator.preflight import CHECKS
-from generator.release import check_release, collect_manifest, make_release
+from generator.release import artifact_index, check_release, collect_manifest, make_release
 from generator.report import Report
 from generator.sign import load_private_key, load_signing_config, resolve_identity_token
 
@@ -56,16 +56,25 @@ def register(sub: Any) -> None:
 
 def _dry_run(project: Path, allow: list[str]) -> Report:
     checked = check_release(project, allow=allow)
-    manifest, _archive, _dataset = collect_manifest(project)
+    index, index_note = artifact_index(project)
+    manifest, _archive, _dataset = collect_manifest(project, artifact_index=index)
     report = Report("release")
     n_images = sum(len(p) for p in manifest.images.values())
     report.data = {"dry_run": True, "files": len(manifest.files), "images": n_images,
-                   "reports": sorted(manifest.reports), "checks": checked.to_json()}
+                   "reports": sorted(manifest.reports), "checks": checked.to_json(),
+                   "artifact_index": index, "artifact_index_note": index_note or None}
     report.say(f"release --dry-run: a release would hold {len(manifest.files)} files and "
                f"{n_images} image digest{'s' if n_images != 1 else ''}; checked "
                f"{checked.summary()}")
     report.lines += [f"  note: {note}" for note in checked.notes]
+    report.say(_index_line(index, index_note))
     return report
+
+
+def _index_line(index: dict[str, str] | None, note: str) -> str:
+    if index is None:
+        return f"  note: {note}"
+    return f"artifacts {index['repository']}@{index['digest']} (the artifact index)"
 
 
 def run(args: argparse.Namespace) -> Report:
@@ -97,10 +106,13 @@ def run(args: argparse.Namespace) -> Report:
         "sign": res.sign, "bundle": str(res.bundle) if res.bundle else None,
         "signer": res.signer.to_json() if res.signer else None, "reports": res.reports,
         "checks": res.preflight.to_json() if res.preflight else None,
+        "artifact_index": res.artifact_index,
+        "artifact_index_note": res.artifact_index_note or None,
     }
     report.say(f"manifest {res.out / 'manifest.json'}: {res.files} files, {res.images} image "
                f"digest{'s' if res.images != 1 else ''} (sha256 {res.manifest_sha256[:16]}…)")
     report.say(f"archive  {res.out / res.archive} ({res.archive_sha256[:23]}…)")
+    report.say(_index_line(res.artifact_index, res.artifact_index_note))
     if res.preflight is not None:
         report.say(f"checked  {res.preflight.summary()}")
         report.lines += [f"  note: {note}" for note in res.preflight.notes]
