@@ -17,6 +17,7 @@ import re
 import shutil
 import tarfile
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,7 +186,33 @@ class AptResolver:
                                    filename=fname, urls=(url,)))
         return sorted(pkgs, key=lambda p: (p.name, p.arch))
 
-    def _records(self, insts: list[tuple[str, str, str]]) -> dict[tuple[str, str, str],
+    def locate(self, exact: Sequence[tuple[str, str, str]], *, file: str) -> list[AptPackage]:
+        """sha256, size and pool URL of exact (name, version, arch) packages, from the signed
+        indices (`apt-get download --print-uris` names the URL, no dependency resolution)."""
+        self.update()
+        wanted = [(n, v, self.base.arch if a == "all" else a) for n, v, a in exact]
+        uris = self._apt("download", "--print-uris", *(f"{n}:{a}={v}" for n, v, a in wanted),
+                         what=f"list the download URLs ({file})")
+        by_file = {urllib.parse.unquote(url.rsplit("/", 1)[-1]): url
+                   for url, _f, _s in _URI_RE.findall(uris)}
+        records = self._records(wanted)
+        pkgs: list[AptPackage] = []
+        for (name, version, arch), (_, _, qarch) in zip(exact, wanted, strict=True):
+            record = records.get((name, version, qarch))
+            if record is None:
+                raise ToolError(f"the signed indices have no {name}={version} ({arch}): the "
+                                "mirror moved while resolving", hint="run `gen lock` again")
+            fname = urllib.parse.unquote(record["Filename"].rsplit("/", 1)[-1])
+            url = by_file.get(fname)
+            if url is None:
+                raise ToolError(f"apt gave no download URL for {name}={version} ({file})",
+                                hint="run `gen lock` again")
+            pkgs.append(AptPackage(name=name, version=version, arch=arch,
+                                   sha256=record["SHA256"], size=int(record["Size"]),
+                                   filename=fname, urls=(url,)))
+        return sorted(pkgs, key=lambda p: (p.name, p.arch))
+
+    def _records(self, insts: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str],
                                                                     dict[str, str]]:
         """Index records (Filename, SHA256, Size...) of exact versions, in one apt-cache call."""
         if not insts:

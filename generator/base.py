@@ -1,5 +1,9 @@
 """`gen base build`: a minimal Debian base image, made reproducibly from Debian's packages.
 
+A base declared in gen.yaml (`bases:`) is built only from its base lock's .debs, offline
+(`generator.baselock`): its digest is a function of that lock and source_date_epoch. An
+undeclared ref (`--ref`/`--suite`) is built from the live mirror, as below.
+
 mmdebstrap (with SOURCE_DATE_EPOCH) writes a byte-identical rootfs tar for the same mirror
 state; gen wraps it into an OCI layout whose bytes are a pure function of that tar (one
 deterministic gzip layer, a canonical config with fixed times, an image index over the
@@ -24,9 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from generator import proc, registry
+from generator.baselock import build_rootfs, declared_input
 from generator.cas import default_store
 from generator.errors import UsageError
+from generator.fetch import base_artifacts, fetch_artifacts
 from generator.fsutil import atomic_write
+from generator.lockfiles import BaseLock, base_lock_path, read_lockset
 from generator.oci import Layout, platform_of
 from generator.spec import load_dataset_config
 
@@ -51,6 +58,7 @@ class BaseSpec:
     epoch: int = 0
     mirror: str = DEBIAN_MIRROR
     security_mirror: str = SECURITY_MIRROR
+    base_lock: str = ""  # sha256 of the base lock it is built from ("": the live mirror)
 
     def sources(self) -> list[str]:
         return [f"deb {self.mirror} {self.suite} main",
@@ -64,6 +72,9 @@ class BaseSpec:
 
     def created_by(self) -> str:
         inc = f" --include={','.join(self.include)}" if self.include else ""
+        if self.base_lock:
+            return (f"gen base build: mmdebstrap --variant={self.variant}{inc} {self.suite} "
+                    f"from its base lock (sha256:{self.base_lock})")
         return (f"gen base build: mmdebstrap --variant={self.variant}{inc} {self.suite} "
                 f"({self.suite}, {self.suite}-updates, {self.suite}-security)")
 
@@ -78,6 +89,7 @@ class BaseResult:
     built: bool  # False when the stored rootfs was reused
     pushed: bool
     seconds: dict[str, float] = field(default_factory=dict)
+    base_lock: str = ""  # sha256 of the base lock it was built from ("": the live mirror)
 
     @property
     def pinned(self) -> str:
@@ -142,9 +154,26 @@ def build_base(project: Path, *, ref: str | None = None, suite: str = "bookworm"
         raise UsageError("no base image reference: gen.yaml has no defaults.base_image",
                          hint="pass --ref 127.0.0.1:5000/gen/debian:bookworm")
     parsed = registry.parse_ref(ref)
+    decl = config.base(ref)
+    lock: BaseLock | None = None
+    lock_hex = ""
+    if decl is not None:
+        have_lock = read_lockset(project).base(ref)
+        rel = f"lockfiles/bases/{base_lock_path(project / 'lockfiles', ref).name}"
+        if have_lock is None:
+            raise UsageError(f"the declared base {ref} has no base lock ({rel})",
+                             hint="run `gen lock`")
+        lock, lock_hex = have_lock
+        if lock.input != declared_input(decl, config.platforms[0]):
+            raise UsageError(f"{rel} is stale: gen.yaml's declaration of {ref} changed",
+                             hint="run `gen lock`")
+        suite, include = decl.suite, decl.include
     tag = parsed.tag or suite
     spec = BaseSpec(ref=ref, suite=suite, include=tuple(sorted(include)),
-                    platform=config.platforms[0], epoch=config.source_date_epoch)
+                    platform=config.platforms[0], epoch=config.source_date_epoch,
+                    variant=decl.variant if decl else "minbase", base_lock=lock_hex,
+                    **({"mirror": decl.mirror, "security_mirror": decl.security_mirror}
+                       if decl else {}))
     state = state_dir or project / ".gen" / "base"
     state.mkdir(parents=True, exist_ok=True)
     record_file = state / f"{spec.key()}.json"
@@ -161,9 +190,17 @@ def build_base(project: Path, *, ref: str | None = None, suite: str = "bookworm"
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(dir=state) as tmp:
             tar = Path(tmp) / "rootfs.tar"
-            run_mmdebstrap(spec, tar)
+            if lock is not None:
+                rel = f"lockfiles/bases/{base_lock_path(project / 'lockfiles', ref).name}"
+                fetch_artifacts(project, base_artifacts(config, read_lockset(project), [ref]),
+                                store=store, config=config)
+                times["fetch"] = round(time.perf_counter() - t0, 2)
+                build_rootfs(lock, store, tar, platform=spec.platform, epoch=spec.epoch,
+                             include=spec.include, file=rel)
+            else:
+                run_mmdebstrap(spec, tar)
             rootfs_hex = store.put_file(tar)
-        times["mmdebstrap"] = round(time.perf_counter() - t0, 2)
+        times["mmdebstrap"] = round(time.perf_counter() - t0 - times.get("fetch", 0), 2)
     assert rootfs_hex is not None
 
     t0 = time.perf_counter()
@@ -196,4 +233,4 @@ def build_base(project: Path, *, ref: str | None = None, suite: str = "bookworm"
         indent=2, sort_keys=True).encode() + b"\n")
     return BaseResult(ref=ref, rootfs_sha256=rootfs_hex, index_digest=index_digest,
                       manifest_digest=manifest_digest, layout=str(layout_dir), built=built,
-                      pushed=pushed, seconds=times)
+                      pushed=pushed, seconds=times, base_lock=lock_hex)

@@ -22,10 +22,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from generator import proc, registry
 from generator.aptlock import AptResolver, base_files
+from generator.baselock import declared_input, resolve_base_lock
 from generator.cas import Store, default_store
 from generator.errors import LockError, ToolError
 from generator.fsutil import atomic_write
@@ -36,7 +38,9 @@ from generator.lockfiles import (
     ImagePin,
     SourceLock,
     apt_input,
+    base_lock_path,
     format_apt_lock,
+    format_base_lock,
     format_image_lock,
     format_python_lock,
     format_source_lock,
@@ -87,6 +91,25 @@ def stale_locks(project: Project) -> list[str]:
         for plat in platforms:
             if locks.images.get(ref, plat) is None:
                 problems.append(f"lockfiles/images.lock: '{ref}' ({plat}) is not pinned")
+    for decl in project.config.bases:
+        rel = _base_rel(project, decl.ref)
+        got = locks.base(decl.ref)
+        if got is None:
+            problems.append(f"{rel}: missing")
+            continue
+        if got[0].input != declared_input(decl, platforms[0]):
+            problems.append(f"{rel}: stale (gen.yaml's declaration of {decl.ref} changed)")
+        for plat in platforms[:1]:
+            pin = locks.images.get(decl.ref, plat)
+            if pin is not None and pin.base_lock != got[1]:
+                problems.append(f"lockfiles/images.lock: '{decl.ref}' ({plat}) pins a digest "
+                                f"built from another base lock than {rel}")
+    bases_dir = root / "lockfiles" / "bases"
+    declared = {base_lock_path(root / "lockfiles", b.ref).name for b in project.config.bases}
+    if bases_dir.is_dir():
+        for f in sorted(bases_dir.iterdir()):
+            if f.name not in declared:
+                problems.append(f"lockfiles/bases/{f.name}: left over (no such base in gen.yaml)")
     for pin in locks.images.pins:
         if pin.ref not in used or pin.platform not in platforms:
             problems.append(f"lockfiles/images.lock: '{pin.ref}' ({pin.platform}) is pinned but "
@@ -303,11 +326,40 @@ def _write(root: Path, rel: str, text: str, result: LockResult) -> None:
     result.written.append(rel)
 
 
+def _base_rel(project: Project, ref: str) -> str:
+    return f"lockfiles/bases/{base_lock_path(project.root / 'lockfiles', ref).name}"
+
+
+def _lock_bases(project: Project, update: bool, result: LockResult,
+                say: Callable[[str], None]) -> None:
+    """Write the base lock of each declared base that is missing or stale (all: `update`).
+    A re-resolved closure with the same packages keeps the lock's bytes (and its pin)."""
+    locks = read_lockset(project.root)
+    platform = project.config.platforms[0]
+    for decl in project.config.bases:
+        rel = _base_rel(project, decl.ref)
+        have = locks.base(decl.ref)
+        want = declared_input(decl, platform)
+        if have is not None and have[0].input == want and not update:
+            result.kept.append(rel)
+            continue
+        say(f"lock base {decl.ref}")
+        lock = resolve_base_lock(decl, platform, project.root / ".gen" / "apt", file=rel)
+        if have is not None and have[0].input == want and \
+                set(have[0].packages) == set(lock.packages):
+            result.kept.append(rel)
+            continue
+        _write(project.root, rel, format_base_lock(lock, command=COMMAND), result)
+
+
 def _pin_images(project: Project, update: bool, result: LockResult) -> list[ImagePin]:
     locks = read_lockset(project.root)
     pins: list[ImagePin] = []
     for ref in _refs(project):
         have = [locks.images.get(ref, p) for p in project.config.platforms]
+        if project.config.base(ref) is not None:
+            pins.extend(_pin_declared(project, ref, have))
+            continue
         if not update and all(have):
             pins.extend(p for p in have if p is not None)
             continue
@@ -334,6 +386,23 @@ def _pin_images(project: Project, update: bool, result: LockResult) -> list[Imag
     return pins
 
 
+def _pin_declared(project: Project, ref: str, have: list[ImagePin | None]) -> list[ImagePin]:
+    """The pin of a base gen builds: the digest its base lock yields (built when the pin is
+    missing or was made from another lock)."""
+    got = read_lockset(project.root).base(ref)
+    if got is None:
+        raise LockError(f"the declared base {ref} has no base lock", file=_base_rel(project, ref),
+                        hint="run `gen lock`")
+    lock_hex = got[1]
+    if all(p is not None and p.base_lock == lock_hex for p in have):
+        return [p for p in have if p is not None]
+    from generator.base import build_base  # base builds; lock must not import it at load
+
+    built = build_base(project.root, ref=ref)
+    return [ImagePin(ref, plat, built.index_digest, built.manifest_digest, lock_hex)
+            for plat in project.config.platforms[:1]]
+
+
 def lock_project(project_dir: Path, *, update: bool = False, check: bool = False,
                  only: Sequence[str] | None = None, store: Store | None = None,
                  progress: Callable[[str], None] | None = None) -> LockResult:
@@ -347,6 +416,8 @@ def lock_project(project_dir: Path, *, update: bool = False, check: bool = False
     root = project.root
     store = store or default_store(root)
     gen_dir = root / ".gen"
+    snapshot = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")  # of task apt locks made now
+    _lock_bases(project, update, result, say)
     pins = _pin_images(project, update, result)
     by_ref = {(p.ref, p.platform): p for p in pins}
     primary = project.config.platforms[0]
@@ -374,7 +445,7 @@ def lock_project(project_dir: Path, *, update: bool = False, check: bool = False
                 pkgs = resolver.resolve(names, file=f"{rel}/apt.lock")
                 outputs[f"{rel}/apt.lock"] = format_apt_lock(
                     AptLock(input=want, requested=tuple(names), packages=tuple(pkgs),
-                            base=pin.pinned()), command=COMMAND)
+                            base=pin.pinned(), snapshot=snapshot), command=COMMAND)
         else:
             outputs[f"{rel}/apt.lock"] = None
         # Python requirements

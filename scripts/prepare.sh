@@ -13,7 +13,13 @@ repin() {
     "$GEN" render --project "$PROJECT" >&2
 }
 
-report="$("$GEN" base build --project "$PROJECT" --json)"
+# A declared base is built offline from its base lock's .debs, fetched from the mirror, the
+# snapshot archive or the project's artifact cache (gen cache push): it fails only when one of
+# them can be had from none of those.
+if ! report="$("$GEN" base build --project "$PROJECT" --json)"; then
+    repin "a locked .deb of the base can be had from no source (see the line above)"
+    report="$("$GEN" base build --project "$PROJECT" --json)"
+fi
 printf '%s\n' "$report" >&2  # what the base build did (its --json report)
 matches="$(printf '%s' "$report" | "$(dirname "$GEN")/python" -c \
     'import json, sys; print(json.load(sys.stdin).get("matches_lock"))')"

@@ -42,8 +42,11 @@ def run(args: argparse.Namespace) -> Report:
         "manifest_digest": result.manifest_digest, "pinned": result.pinned,
         "rootfs_sha256": result.rootfs_sha256, "layout": result.layout,
         "built": result.built, "pushed": result.pushed, "seconds": result.seconds,
+        "base_lock": result.base_lock or None,
     }
     how = "built with mmdebstrap" if result.built else "reused the stored rootfs"
+    if result.base_lock:
+        how += f" from its base lock (sha256:{result.base_lock[:12]}, offline)"
     report.say(f"base {result.ref}: {how} (rootfs sha256:{result.rootfs_sha256[:12]})")
     report.say(f"  index    {result.index_digest}")
     report.say(f"  manifest {result.manifest_digest} ({result.pinned})")
@@ -53,7 +56,10 @@ def run(args: argparse.Namespace) -> Report:
     pinned = [p for p in locks.images.pins if p.ref == result.ref]
     drift = [p for p in pinned if p.index_digest != result.index_digest]
     report.data["matches_lock"] = None if not pinned else not drift
-    if drift:
+    if drift and result.base_lock:
+        report.say(f"  warning: lockfiles/images.lock pins {drift[0].index_digest} for this tag, "
+                   "not the digest its base lock yields (fix: `gen lock`)")
+    elif drift:
         report.say(f"  warning: lockfiles/images.lock pins {drift[0].index_digest} for this tag; "
                    "the Debian mirror moved since it was locked (fix: keep the old image, or "
                    "run `gen lock --update` to re-pin)")
