@@ -58,7 +58,7 @@ class BaseSpec:
     epoch: int = 0
     mirror: str = DEBIAN_MIRROR
     security_mirror: str = SECURITY_MIRROR
-    base_lock: str = ""  # sha256 of the base lock it is built from ("": the live mirror)
+    closure: str = ""  # BaseLock.closure() of the lock it is built from ("": the live mirror)
 
     def sources(self) -> list[str]:
         return [f"deb {self.mirror} {self.suite} main",
@@ -72,9 +72,9 @@ class BaseSpec:
 
     def created_by(self) -> str:
         inc = f" --include={','.join(self.include)}" if self.include else ""
-        if self.base_lock:
+        if self.closure:
             return (f"gen base build: mmdebstrap --variant={self.variant}{inc} {self.suite} "
-                    f"from its base lock (sha256:{self.base_lock})")
+                    f"from its base lock (closure {self.closure})")
         return (f"gen base build: mmdebstrap --variant={self.variant}{inc} {self.suite} "
                 f"({self.suite}, {self.suite}-updates, {self.suite}-security)")
 
@@ -171,7 +171,8 @@ def build_base(project: Path, *, ref: str | None = None, suite: str = "bookworm"
     tag = parsed.tag or suite
     spec = BaseSpec(ref=ref, suite=suite, include=tuple(sorted(include)),
                     platform=config.platforms[0], epoch=config.source_date_epoch,
-                    variant=decl.variant if decl else "minbase", base_lock=lock_hex,
+                    variant=decl.variant if decl else "minbase",
+                    closure=lock.closure() if lock else "",
                     **({"mirror": decl.mirror, "security_mirror": decl.security_mirror}
                        if decl else {}))
     state = state_dir or project / ".gen" / "base"

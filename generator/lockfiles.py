@@ -292,6 +292,11 @@ class BaseLock:
     def package(self, name: str) -> AptPackage | None:
         return next((p for p in self.packages if p.name == name), None)
 
+    def closure(self) -> str:
+        """Digest of what is installed (name, version, arch, sha256 of each .deb): the part
+        of the lock the rootfs depends on; URLs and timestamps are only where to get it."""
+        return input_digest(f"{p.name} {p.version} {p.arch} {p.sha256}" for p in self.packages)
+
 
 def base_input(ref: str, suite: str, variant: str, include: Iterable[str],
                sources: Iterable[str], platform: str) -> str:
