@@ -13,10 +13,17 @@ from generator.lock import stale_locks
 from generator.lockfiles import (
     AptLock,
     AptPackage,
+    BaseLock,
+    ImagePin,
     PythonPin,
+    base_lock_path,
     format_apt_lock,
+    format_base_lock,
+    format_image_lock,
     format_python_lock,
     parse_apt_lock,
+    parse_base_lock,
+    parse_image_lock,
     parse_python_lock,
 )
 from generator.spec import load_project
@@ -105,3 +112,119 @@ def test_python_lock_round_trip(rows: list[tuple[str, str, list[str]]]) -> None:
     assert {(p.name, p.version, tuple(sorted(p.hashes))) for p in back.pins} == \
         {(p.name, p.version, tuple(sorted(p.hashes))) for p in pins}
     assert format_python_lock(back.input, back.requested, back.pins) == text
+
+
+# --------------------------------------------------------------------------------------
+# Declared bases: lockfiles/bases/<name>.lock and images.lock's 5th column
+# --------------------------------------------------------------------------------------
+
+
+def _base_pkgs(rows: list[tuple[str, str, str, str, int]], host: str) -> tuple[AptPackage, ...]:
+    return tuple(sorted((AptPackage(n, v, a, h, s, f"{n}_{v}_{a}.deb",
+                                    (f"{host}/debian/pool/main/{n}_{v}_{a}.deb",))
+                         for n, v, a, h, s in rows), key=lambda p: (p.name, p.arch)))
+
+
+def _base_lock(pkgs: tuple[AptPackage, ...], input_: str = "sha256:" + "2" * 64) -> BaseLock:
+    return BaseLock(input=input_, ref="127.0.0.1:5000/gen/debian:bookworm", suite="bookworm",
+                    variant="minbase", snapshot="20261206T031335Z",
+                    releases=("bookworm=2026-07-11T10:16:37Z",),
+                    sources=("deb http://deb.debian.org/debian bookworm main",
+                             "deb http://deb.debian.org/debian-security bookworm-security main"),
+                    packages=pkgs)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_name, _ver, st.sampled_from(["amd64", "all"]), _hex,
+                          st.integers(0, 10**9)), min_size=1, max_size=8,
+                unique_by=lambda t: t[0]))
+def test_base_lock_round_trip_and_closure(rows: list[tuple[str, str, str, str, int]]) -> None:
+    lock = _base_lock(_base_pkgs(rows, "http://deb.debian.org"))
+    text = format_base_lock(lock)
+    back = parse_base_lock(text, "lockfiles/bases/x.lock")
+    assert back == lock
+    assert format_base_lock(back) == text
+    # the closure (what the rootfs depends on) ignores where the files come from ...
+    moved = _base_lock(_base_pkgs(rows, "http://127.0.0.1:9"))
+    assert moved.closure() == lock.closure()
+    # ... but not a package's bytes
+    n, v, a, h, s = rows[0]
+    other = _base_lock(_base_pkgs([(n, v, a, ("f" if h[0] != "f" else "e") + h[1:], s),
+                                   *rows[1:]], "http://deb.debian.org"))
+    assert other.closure() != lock.closure()
+
+
+def test_base_lock_rejects_missing_headers() -> None:
+    import pytest
+
+    from generator.errors import LockError
+
+    text = format_base_lock(_base_lock(_base_pkgs([("a", "1", "all", "0" * 64, 1)], "http://x")))
+    for header in ("input", "snapshot", "sources"):
+        broken = "\n".join(ln for ln in text.splitlines() if not ln.startswith(f"# {header}:"))
+        with pytest.raises(LockError, match=header):
+            parse_base_lock(broken, "lockfiles/bases/x.lock")
+
+
+def test_image_lock_fifth_column() -> None:
+    import pytest
+
+    from generator.errors import LockError
+
+    pin = ImagePin("r/x:t", "linux/amd64", "sha256:" + "1" * 64, "sha256:" + "2" * 64, "3" * 64)
+    plain = ImagePin("r/y:t", "linux/amd64", "sha256:" + "1" * 64, "sha256:" + "2" * 64)
+    back = parse_image_lock(format_image_lock([pin, plain]))
+    assert set(back.pins) == {pin, plain}
+    with pytest.raises(LockError, match="base lock"):
+        parse_image_lock(format_image_lock([pin]).replace("3" * 64, "nothex"))
+
+
+def _declare_base(project: Path, **decl: object) -> tuple[Path, str]:
+    """Declare the demo's base in gen.yaml, write a base lock for it and pin it to that lock."""
+    import hashlib
+
+    from generator.baselock import declared_input
+    from generator.spec import load_dataset_config
+
+    cfg = yaml.safe_load((project / "gen.yaml").read_text())
+    ref = cfg["defaults"]["base_image"]
+    cfg["bases"] = {ref: {"suite": "bookworm", **decl}}
+    (project / "gen.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    config = load_dataset_config(project)
+    lock = _base_lock(_base_pkgs([("a", "1", "all", "0" * 64, 1)], "http://x"),
+                      declared_input(config.bases[0], config.platforms[0]))
+    path = base_lock_path(project / "lockfiles", ref)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = format_base_lock(lock).encode()
+    path.write_bytes(data)
+    images = project / "lockfiles" / "images.lock"
+    old = parse_image_lock(images.read_text())
+    pins = [ImagePin(p.ref, p.platform, p.index_digest, p.manifest_digest,
+                     hashlib.sha256(data).hexdigest() if p.ref == ref else "")
+            for p in old.pins]
+    images.write_text(format_image_lock(pins))
+    return path, ref
+
+
+def test_declared_base_fresh_stale_and_mispinned(tmp_path: Path) -> None:
+    project = demo_project(tmp_path / "p")
+    path, ref = _declare_base(project)
+    assert stale_locks(load_project(project)) == []
+    rel = f"lockfiles/bases/{path.name}"
+    # the declaration changes: the base lock is stale
+    cfg = yaml.safe_load((project / "gen.yaml").read_text())
+    cfg["bases"][ref]["include"] = ["ca-certificates"]
+    (project / "gen.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert stale_locks(load_project(project)) == [
+        f"{rel}: stale (gen.yaml's declaration of {ref} changed)"]
+    # the lock changes under the pin: the pin was built from another base lock
+    _declare_base(project)
+    path.write_text(path.read_text().replace("20261206T031335Z", "20261207T000000Z"))
+    problems = stale_locks(load_project(project))
+    assert len(problems) == 1 and "built from another base lock" in problems[0]
+    assert main(["lock", "--check", "--project", str(project)]) == 1
+    # missing, and left over
+    path.rename(path.with_name("old.lock"))
+    problems = stale_locks(load_project(project))
+    assert f"{rel}: missing" in problems
+    assert "lockfiles/bases/old.lock: left over (no such base in gen.yaml)" in problems
