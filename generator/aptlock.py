@@ -102,6 +102,22 @@ def base_files(pin_ref: str, manifest_digest: str, arch: str, cache: Path) -> Ba
     return BaseFiles(pinned, out / "var/lib/dpkg/status", sources, arch)
 
 
+def _package(record: dict[str, str] | None, by_file: dict[str, str], name: str, version: str,
+             arch: str, *, file: str) -> AptPackage:
+    """A lock entry from a signed index record and apt's download URL for it."""
+    if record is None:
+        raise ToolError(f"the signed index has no record of {name}={version} ({arch}): the "
+                        f"mirror moved while resolving ({file})",
+                        hint="run `gen lock --update` again")
+    fname = urllib.parse.unquote(record["Filename"].rsplit("/", 1)[-1])
+    url = by_file.get(fname)
+    if url is None:
+        raise ToolError(f"apt gave no download URL for {name}={version} ({file})",
+                        hint="run `gen lock --update` again")
+    return AptPackage(name=name, version=version, arch=arch, sha256=record["SHA256"],
+                      size=int(record["Size"]), filename=fname, urls=(url,))
+
+
 class AptResolver:
     """A private apt root for one base image; `update()` once, then `resolve()` per task."""
 
@@ -172,18 +188,8 @@ class AptResolver:
         records = self._records(insts)
         pkgs: list[AptPackage] = []
         for name, version, arch in insts:
-            record = records.get((name, version, arch))
-            if record is None:
-                raise ToolError(f"the signed index has no record of {name}={version} ({arch})",
-                                hint="run `gen lock --update` again")
-            fname = urllib.parse.unquote(record["Filename"].rsplit("/", 1)[-1])
-            url = by_file.get(fname)
-            if url is None:
-                raise ToolError(f"apt gave no download URL for {name}={version} ({file})",
-                                hint="run `gen lock --update` again")
-            pkgs.append(AptPackage(name=name, version=version, arch=arch,
-                                   sha256=record["SHA256"], size=int(record["Size"]),
-                                   filename=fname, urls=(url,)))
+            pkgs.append(_package(records.get((name, version, arch)), by_file, name, version,
+                                 arch, file=file))
         return sorted(pkgs, key=lambda p: (p.name, p.arch))
 
     def locate(self, exact: Sequence[tuple[str, str, str]], *, file: str) -> list[AptPackage]:
@@ -198,18 +204,8 @@ class AptResolver:
         records = self._records(wanted)
         pkgs: list[AptPackage] = []
         for (name, version, arch), (_, _, qarch) in zip(exact, wanted, strict=True):
-            record = records.get((name, version, qarch))
-            if record is None:
-                raise ToolError(f"the signed indices have no {name}={version} ({arch}): the "
-                                "mirror moved while resolving", hint="run `gen lock` again")
-            fname = urllib.parse.unquote(record["Filename"].rsplit("/", 1)[-1])
-            url = by_file.get(fname)
-            if url is None:
-                raise ToolError(f"apt gave no download URL for {name}={version} ({file})",
-                                hint="run `gen lock` again")
-            pkgs.append(AptPackage(name=name, version=version, arch=arch,
-                                   sha256=record["SHA256"], size=int(record["Size"]),
-                                   filename=fname, urls=(url,)))
+            pkgs.append(_package(records.get((name, version, qarch)), by_file, name, version,
+                                 arch, file=file))
         return sorted(pkgs, key=lambda p: (p.name, p.arch))
 
     def _records(self, insts: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str],

@@ -4,7 +4,8 @@ What is fetched (all named by sha256 in `lockfiles/`):
 - `.deb`s of each declared base's lock (lockfiles/bases/) and of each task's apt.lock, from
   the lock's URL(s) in order;
 - wheels of each task's requirements.txt: for every pin, the wheel among the locked hashes
-  that installs on the task's platform (CPython 3.11, manylinux <= 2.36), found through
+  that installs in the task's image (the CPython and glibc of its python3 and libc6 packages,
+  `lockfiles.python_target`; bookworm: CPython 3.11, manylinux <= 2.36), found through
   the index's JSON simple API (PEP 691; the lock's hash is what is checked);
 - SWE sources (git bundles / archives), copied from the project or downloaded.
 
@@ -110,11 +111,11 @@ class _Failed(Exception):
 # --------------------------------------------------------------------------------------
 
 
-def wheel_tags(platform: str) -> list[str]:
+def wheel_tags(platform: str, target: tuple[str, str] | None = None) -> list[str]:
     """Compatible wheel tags for Debian bookworm's CPython on `platform`, best first."""
     from packaging import tags
 
-    version, plat = PYTHON_TARGETS[platform]
+    version, plat = target or PYTHON_TARGETS[platform]
     major, minor = (int(x) for x in version.split("."))
     machine = plat.split("-", 1)[0]
     glibc_minor = int(plat.rsplit("_", 1)[1])
@@ -158,11 +159,13 @@ def _pypi_files(name: str, version: str) -> list[dict[str, Any]]:
 
 
 def _choose_wheel(name: str, version: str, hashes: Sequence[str], platform: str,
-                  lock_file: str, tasks: tuple[str, ...]) -> Artifact:
+                  lock_file: str, tasks: tuple[str, ...],
+                  target: tuple[str, str] | None = None) -> Artifact:
     from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
     allowed = {h.split(":", 1)[1] for h in hashes}
-    rank = {t: i for i, t in enumerate(wheel_tags(platform))}
+    target = target or PYTHON_TARGETS[platform]
+    rank = {t: i for i, t in enumerate(wheel_tags(platform, target))}
     best: tuple[int, dict[str, Any]] | None = None
     entry = f"{name}=={version}"
     for f in _pypi_files(name, version):
@@ -180,7 +183,8 @@ def _choose_wheel(name: str, version: str, hashes: Sequence[str], platform: str,
     if best is None:
         raise _Failed(f"{lock_file}: {entry} has no locked wheel for {platform} (sdists are not "
                       "built: the build is offline) (fix: pin a version that ships a wheel for "
-                      "CPython 3.11 manylinux, then `gen lock --update`)")
+                      f"CPython {target[0]} {target[1].split('-', 1)[-1]}, then "
+                      "`gen lock --update`)")
     f = best[1]
     return Artifact("wheel", f["filename"], f["sha256"], (f["url"],),
                     int(f.get("size") or 0) or None, lock_file, entry, tasks)
@@ -231,7 +235,8 @@ def plan(project_dir: Path, *, only: Sequence[str] | None = None,
                             [b.ref for b in project.config.bases if b.ref in used]):
         add(a)
 
-    wheel_jobs: list[tuple[str, str, tuple[str, ...], str, tuple[str, ...]]] = []
+    Job = tuple[str, str, tuple[str, ...], str, tuple[str, ...], tuple[str, str]]
+    wheel_jobs: list[Job] = []
     for task in project.tasks:
         if only and task.id not in only:
             continue
@@ -249,9 +254,10 @@ def plan(project_dir: Path, *, only: Sequence[str] | None = None,
             if py is None:
                 raise LockError(f"task '{task.id}' has no requirements.txt lock",
                                 file=f"{rel}/requirements.txt", hint="run `gen lock`")
+            target = locks.python_target(task.id, task.environment.base_image, platform)
             for pin in py.pins:
                 wheel_jobs.append((pin.name, pin.version, pin.hashes, f"{rel}/requirements.txt",
-                                   (task.id,)))
+                                   (task.id,), target))
         if isinstance(task, SweTask):
             src = locks.source(task.id)
             if src is None:
@@ -262,14 +268,14 @@ def plan(project_dir: Path, *, only: Sequence[str] | None = None,
                 else str((project.root / loc).resolve())
             add(Artifact("source", src.filename, src.sha256, (url,), None, f"{rel}/source.lock",
                          f"{src.type} {loc}", (task.id,)))
-    seen: dict[tuple[str, str, tuple[str, ...]], Artifact] = {}
+    seen: dict[tuple[str, str, tuple[str, ...], tuple[str, str]], Artifact] = {}
     if wheel_jobs:
-        def one(job: tuple[str, str, tuple[str, ...], str, tuple[str, ...]]) -> Artifact | str:
-            key = (job[0].lower(), job[1], tuple(sorted(job[2])))
+        def one(job: Job) -> Artifact | str:
+            key = (job[0].lower(), job[1], tuple(sorted(job[2])), job[5])
             if key in seen:
                 return seen[key]
             try:
-                a = _choose_wheel(job[0], job[1], job[2], platform, job[3], job[4])
+                a = _choose_wheel(job[0], job[1], job[2], platform, job[3], job[4], job[5])
             except _Failed as exc:
                 return str(exc)
             seen[key] = a

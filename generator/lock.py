@@ -44,8 +44,10 @@ from generator.lockfiles import (
     format_image_lock,
     format_python_lock,
     format_source_lock,
+    parse_apt_lock,
     parse_python_lock,
     python_input,
+    python_target,
     read_lockset,
     source_input,
     split_ref,
@@ -131,7 +133,9 @@ def stale_locks(project: Project) -> list[str]:
         py = locks.python(task.id)
         if reqs and py is None:
             problems.append(f"{base}/requirements.txt: missing")
-        elif reqs and py is not None and py.input != python_input(reqs, primary):
+        elif reqs and py is not None and py.input != python_input(
+                reqs, primary, locks.python_target(task.id, task.environment.base_image,
+                                                   primary)):
             problems.append(f"{base}/requirements.txt: stale (the spec changed)")
         elif not reqs and py is not None:
             problems.append(f"{base}/requirements.txt: left over (the task has no Python "
@@ -178,9 +182,12 @@ def _isolated_env(cache: Path) -> dict[str, str]:
 
 
 def compile_python(requirements: Sequence[str], platform: str, *, input_: str, cache: Path,
-                   file: str) -> str:
-    """The `--require-hashes` requirements.txt text for `requirements` on `platform`."""
-    version, plat = PYTHON_TARGETS.get(platform, ("3.11", ""))
+                   file: str, target: tuple[str, str] | None = None) -> str:
+    """The `--require-hashes` requirements.txt text for `requirements` on `platform`, for the
+    interpreter and glibc of `target` (the image's python3 and libc6)."""
+    version, plat = target or PYTHON_TARGETS.get(platform, ("3.11", ""))
+    if plat == platform:
+        plat = ""
     if not plat:
         raise LockError(f"no Python target known for platform '{platform}'", file="gen.yaml",
                         field="platforms", hint="use linux/amd64 or linux/arm64")
@@ -451,12 +458,22 @@ def lock_project(project_dir: Path, *, update: bool = False, check: bool = False
         # Python requirements
         reqs = list(task.environment.python)
         if reqs:
-            want = python_input(reqs, primary)
+            # the interpreter and glibc of this task's image: its base's and its own packages
+            # (the apt lock just resolved, if it was)
+            new_apt = outputs.get(f"{rel}/apt.lock")
+            if new_apt:
+                got = locks.base(task.environment.base_image)
+                target = python_target(primary, (
+                    *(got[0].packages if got else ()),
+                    *parse_apt_lock(new_apt, f"{rel}/apt.lock").packages))
+            else:
+                target = locks.python_target(task.id, task.environment.base_image, primary)
+            want = python_input(reqs, primary, target)
             have_py = locks.python(task.id)
             if update or have_py is None or have_py.input != want:
                 outputs[f"{rel}/requirements.txt"] = compile_python(
                     reqs, primary, input_=want, cache=gen_dir / "uv-cache",
-                    file=f"{rel}/requirements.txt")
+                    file=f"{rel}/requirements.txt", target=target)
         else:
             outputs[f"{rel}/requirements.txt"] = None
         # Sources

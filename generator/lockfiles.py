@@ -50,6 +50,7 @@ __all__ = [
     "parse_image_lock",
     "parse_python_lock",
     "parse_source_lock",
+    "python_target",
     "read_lockset",
     "task_lock_dir",
 ]
@@ -531,6 +532,17 @@ class LockSet:
         rel = f"lockfiles/bases/{path.name}"
         return parse_base_lock(decode_text(data), rel), hashlib.sha256(data).hexdigest()
 
+    def python_target(self, task_id: str, base_ref: str, platform: str) -> tuple[str, str]:
+        """The interpreter and manylinux tag a task's wheels are for (see python_target)."""
+        key = ("base-packages", base_ref)
+        base_pkgs = self._parsed.get(key)
+        if base_pkgs is None:
+            got = self.base(base_ref)
+            base_pkgs = got[0].packages if got else ()
+            self._parsed[key] = base_pkgs
+        apt = self.apt(task_id)
+        return python_target(platform, (*base_pkgs, *(apt.packages if apt else ())))
+
     def apt(self, task_id: str) -> AptLock | None:
         lock: AptLock | None = self._get(task_id, APT_LOCK, parse_apt_lock)
         return lock
@@ -558,19 +570,40 @@ def read_lockset(project: Path) -> LockSet:
 # What each lock is resolved from (shared by `gen lock` and the render staleness check)
 # --------------------------------------------------------------------------------------
 
-# The interpreter wheels are resolved for: Debian bookworm's python3 (3.11) on the platform.
+# The interpreter wheels are resolved for when the image's own packages do not say (no python3
+# or libc6 in its locks): Debian bookworm's python3 (3.11) on the platform.
 PYTHON_TARGETS = {
     "linux/amd64": ("3.11", "x86_64-manylinux_2_36"),
     "linux/arm64": ("3.11", "aarch64-manylinux_2_36"),
 }
+_MACHINE = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
+_VERSION_RE = re.compile(r"^(?:\d+:)?(\d+)\.(\d+)")
+
+
+def python_target(platform: str, packages: Iterable[AptPackage]) -> tuple[str, str]:
+    """(CPython X.Y, '<machine>-manylinux_2_<glibc minor>') of an image whose Debian packages
+    are `packages` (its base lock's and its task's apt.lock): the interpreter is Debian's
+    `python3` and the glibc its `libc6`. Falls back to PYTHON_TARGETS for what they lack."""
+    default_version, default_plat = PYTHON_TARGETS.get(platform, ("3.11", platform))
+    version, plat = default_version, default_plat
+    for p in packages:
+        m = _VERSION_RE.match(p.version)
+        if m is None:
+            continue
+        if p.name == "python3":
+            version = f"{m.group(1)}.{m.group(2)}"
+        elif p.name == "libc6" and platform in _MACHINE and m.group(1) == "2":
+            plat = f"{_MACHINE[platform]}-manylinux_2_{int(m.group(2))}"
+    return version, plat
 
 
 def apt_input(base_pinned: str, names: Iterable[str]) -> str:
     return input_digest([f"base {base_pinned}", *(f"apt {n}" for n in names)])
 
 
-def python_input(requirements: Iterable[str], platform: str) -> str:
-    version, plat = PYTHON_TARGETS.get(platform, ("3.11", platform))
+def python_input(requirements: Iterable[str], platform: str,
+                 target: tuple[str, str] | None = None) -> str:
+    version, plat = target or PYTHON_TARGETS.get(platform, ("3.11", platform))
     return input_digest([f"target {version} {plat}", *(f"req {r}" for r in requirements)])
 
 

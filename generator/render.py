@@ -389,7 +389,8 @@ def _python_context(task: Task, config: DatasetConfig, locks: LockSet,
     if lock is None:
         raise LockError(f"task '{task.id}': Python requirements are not locked with hashes",
                         file=lock_file, hint="run `gen lock`")
-    if lock.input != python_input(reqs, config.platforms[0]):
+    target = locks.python_target(task.id, task.environment.base_image, config.platforms[0])
+    if lock.input != python_input(reqs, config.platforms[0], target):
         raise _stale(task, "Python", lock_file)
     if not any(p["name"] == "python3-pip" for p in apt):
         raise LintError(f"task '{task.id}' installs Python requirements but not pip",

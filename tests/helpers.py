@@ -26,6 +26,7 @@ from generator.lockfiles import (
     format_python_lock,
     format_source_lock,
     python_input,
+    python_target,
     source_input,
 )
 
@@ -152,6 +153,7 @@ def write_locks(project: Path, specs: Mapping[str, dict[str, Any]],
         d = lock_root / "tasks" / task_id
         d.mkdir(parents=True, exist_ok=True)
         apt = sorted(set(defaults.get("apt", [])) | set(env.get("apt", [])))
+        closure = []
         if apt:
             closure = _apt_packages([*apt, "libc-extra"])
             lock = AptLock(apt_input(pinned[base], apt), tuple(apt), tuple(closure),
@@ -163,7 +165,8 @@ def write_locks(project: Path, specs: Mapping[str, dict[str, Any]],
             pyp = [PythonPin(r.split("==")[0], r.split("==")[1] if "==" in r else "1.0",
                              (fake_digest(r),)) for r in reqs]
             (d / "requirements.txt").write_text(
-                format_python_lock(python_input(reqs, platform), reqs, pyp))
+                format_python_lock(python_input(reqs, platform,
+                                                python_target(platform, closure)), reqs, pyp))
         if spec.get("kind") == "swe":
             src = spec["source"]
             typ = "git" if "git" in src else "archive"

@@ -7,11 +7,15 @@ CI=true and skips it elsewhere (a developer without the infrastructure still get
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import shutil
+import socket
 import subprocess
+import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -92,3 +96,35 @@ def run_gen(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 
     return subprocess.run([sys.executable, "-m", "generator", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=900, env=os.environ.copy())
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (a mirror or registry that does not answer)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def http_dir() -> Iterator[Callable[[Path], str]]:
+    """serve(directory) -> base URL of a loopback HTTP server over it (stopped at the end):
+    a stand-in Debian mirror or snapshot archive made of real files."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def serve(directory: Path) -> str:
+        directory.mkdir(parents=True, exist_ok=True)
+        handler = functools.partial(_Quiet, directory=str(directory))
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.server_address[1]}"
+
+    yield serve
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()

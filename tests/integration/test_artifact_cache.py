@@ -7,16 +7,11 @@ The mirror and the snapshot archive are loopback HTTP servers over directories o
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
-import socket
-import threading
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,43 +21,13 @@ from generator import artifact_cache, registry
 from generator.cas import Store
 from generator.errors import CheckFailed
 from generator.fetch import Artifact, fetch_artifacts, plan
-from tests.integration.conftest import REPO, copy_example, need, run_gen
+from tests.integration.conftest import REPO, closed_port, copy_example, need, run_gen
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
 
 TS = "20250101T000000Z"
 # small, long-lived bookworm .debs (name prefix in the example's locks)
 SMALL = ("libkeyutils1", "libpython3-stdlib", "liberror-perl")
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        return None
-
-
-@pytest.fixture
-def http_dir(tmp_path: Path) -> Iterator[object]:
-    """serve(directory) -> base URL of a loopback HTTP server over it (stopped at the end)."""
-    servers: list[http.server.ThreadingHTTPServer] = []
-
-    def serve(directory: Path) -> str:
-        directory.mkdir(parents=True, exist_ok=True)
-        handler = functools.partial(_Quiet, directory=str(directory))
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        servers.append(srv)
-        return f"http://127.0.0.1:{srv.server_address[1]}"
-
-    yield serve
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
 
 
 def _small_debs() -> list[tuple[str, str, int, str, str]]:
@@ -155,7 +120,7 @@ def test_fetch_falls_back_mirror_snapshot_cache(registry: str, debs: list[tuple[
     assert not list((tmp_path / "cas3" / "sha256").glob(".partial-*"))
 
     # a registry that does not answer is one more failed source
-    dead = _project(tmp_path / "dead", f"127.0.0.1:{_closed_port()}/x", snap_url)
+    dead = _project(tmp_path / "dead", f"127.0.0.1:{closed_port()}/x", snap_url)
     with pytest.raises(CheckFailed) as info:
         fetch_artifacts(dead, [gone], store=Store(tmp_path / "cas3"))
     assert "cache 127.0.0.1:" in info.value.one_line()
@@ -239,7 +204,7 @@ def test_cache_push_then_fetch_without_mirror(registry: str, tmp_path: Path,
 
     # a second copy whose mirror, snapshot archive and project files are gone
     second = _example_copy(tmp_path / "second", repo_root)
-    dead = f"http://127.0.0.1:{_closed_port()}"
+    dead = f"http://127.0.0.1:{closed_port()}"
     cfg = yaml.safe_load((second / "gen.yaml").read_text())
     cfg["snapshot_base"] = dead
     (second / "gen.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))

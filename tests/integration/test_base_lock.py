@@ -8,13 +8,8 @@ lock), so the test does not depend on what Debian's mirror serves today.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import shutil
-import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -23,38 +18,9 @@ import pytest
 from generator.base import build_base
 from generator.cas import Store
 from generator.lockfiles import parse_base_lock, read_lockset
-from tests.integration.conftest import REPO, copy_example, run_gen
+from tests.integration.conftest import REPO, closed_port, copy_example, run_gen
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        return None
-
-
-@pytest.fixture
-def serve() -> Iterator[object]:
-    servers: list[http.server.ThreadingHTTPServer] = []
-
-    def start(directory: Path) -> str:
-        directory.mkdir(parents=True, exist_ok=True)
-        srv = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(directory)))
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        servers.append(srv)
-        return f"http://127.0.0.1:{srv.server_address[1]}"
-
-    yield start
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _lock_file(project: Path) -> Path:
@@ -100,11 +66,11 @@ def pinned(base_image: str) -> str:
 
 
 def test_two_clones_with_separate_stores_build_the_pinned_base(
-        base_image: str, pinned: str, gen_cas: Path, tmp_path: Path, serve: object,
+        base_image: str, pinned: str, gen_cas: Path, tmp_path: Path, http_dir: object,
         monkeypatch: pytest.MonkeyPatch) -> None:
     mirror_dir = tmp_path / "mirror"
     paths, snapshot = _mirror_of(REPO, Store(gen_cas), mirror_dir)
-    mirror = serve(mirror_dir)  # type: ignore[operator]
+    mirror = http_dir(mirror_dir)  # type: ignore[operator]
     # a point release: one locked package leaves the mirror; the snapshot archive keeps it
     gone = unquote(next(p for p in paths if "/libc6_" in p))
     snap_dir = tmp_path / "snapshot"
@@ -112,7 +78,7 @@ def test_two_clones_with_separate_stores_build_the_pinned_base(
     dst = snap_dir / "archive" / archive / snapshot / "pool" / rest
     dst.parent.mkdir(parents=True)
     os.replace(mirror_dir / gone, dst)
-    snap = serve(snap_dir)  # type: ignore[operator]
+    snap = http_dir(snap_dir)  # type: ignore[operator]
     monkeypatch.setenv("GEN_SNAPSHOT_BASE", snap)
     digests = []
     for name in ("a", "b"):
@@ -136,7 +102,7 @@ def test_two_clones_with_separate_stores_build_the_pinned_base(
     monkeypatch.setenv("GEN_CAS", str(env_cas))
     (project / "gen.yaml").write_text((project / "gen.yaml").read_text().replace(
         "registry: 127.0.0.1:5000/gen-example",
-        f"registry: 127.0.0.1:{_closed_port()}/gen-example"))
+        f"registry: 127.0.0.1:{closed_port()}/gen-example"))
     got = run_gen("base", "build", "--project", str(project), "--no-push")
     assert got.returncode == 1, got.stderr
     lines = [ln for ln in got.stderr.splitlines() if ln.strip()]
