@@ -192,6 +192,7 @@ def broken(base_image: str, gen_cas: Path, tmp_path_factory: pytest.TempPathFact
     # same base and packages as the example's fix-log-parser: its locks pin these tasks too
     (project / "lockfiles").mkdir()
     shutil.copy2(REPO / "lockfiles/images.lock", project / "lockfiles/images.lock")
+    shutil.copytree(REPO / "lockfiles/bases", project / "lockfiles/bases")  # gen.yaml's base
     for task_id in BROKEN:
         (project / "lockfiles/tasks" / task_id).mkdir(parents=True)
         shutil.copy2(REPO / "lockfiles/tasks/fix-log-parser/apt.lock",
