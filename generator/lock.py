@@ -15,6 +15,7 @@ bytes; `check` does no network I/O at all and only reports what is missing or st
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -181,6 +182,22 @@ def _isolated_env(cache: Path) -> dict[str, str]:
     return env
 
 
+# The newest glibc uv's --python-platform names (uv 0.13: manylinux_2_17 .. manylinux_2_40).
+# An image with a newer glibc (trixie: 2.41) is resolved as 2_40: every wheel uv then picks
+# runs there (manylinux is backwards compatible), and gen fetch still chooses among the
+# locked files with the image's own tags (fetch.wheel_tags).
+UV_MANYLINUX = (17, 40)
+
+
+def uv_platform(plat: str) -> str:
+    """`<machine>-manylinux_2_N` clamped to what uv's --python-platform accepts."""
+    m = re.fullmatch(r"(\w+)-manylinux_2_(\d+)", plat)
+    if m is None:
+        return plat
+    # below the oldest, uv refuses the value and says so: no wheel it picks would run there
+    return f"{m.group(1)}-manylinux_2_{min(int(m.group(2)), UV_MANYLINUX[1])}"
+
+
 def compile_python(requirements: Sequence[str], platform: str, *, input_: str, cache: Path,
                    file: str, target: tuple[str, str] | None = None) -> str:
     """The `--require-hashes` requirements.txt text for `requirements` on `platform`, for the
@@ -197,7 +214,7 @@ def compile_python(requirements: Sequence[str], platform: str, *, input_: str, c
         cmd = [_uv(), "pip", "compile", "--quiet", "--no-config", "--native-tls",
                "--generate-hashes", "--no-header", "--no-annotate", "--no-strip-extras",
                "--index-url", PYPI_INDEX, "--python-version", version,
-               "--python-platform", plat, "--output-file", str(Path(tmp) / "out.txt"),
+               "--python-platform", uv_platform(plat), "--output-file", str(Path(tmp) / "out.txt"),
                str(req_in)]
         result = proc.run(cmd, what=f"resolve Python requirements ({file})",
                           env=_isolated_env(cache), check=False, timeout=900)

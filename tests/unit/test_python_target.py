@@ -3,6 +3,8 @@ manylinux glibc of its `libc6` (base lock + task apt.lock), not a hard-coded 3.1
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -54,3 +56,24 @@ def test_a_task_target_reads_base_and_task_locks() -> None:
     # the python3 of the task's apt.lock wins over nothing in the base; libc6 from the base
     got = python_target("linux/amd64", [_pkg("libc6", "2.41-12"), _pkg("python3", "3.13.5-1")])
     assert got == ("3.13", "x86_64-manylinux_2_41")
+
+
+def test_uv_is_asked_for_a_platform_it_accepts(tmp_path: Path) -> None:
+    """trixie's glibc 2.41 is newer than uv's newest manylinux name: the resolver gets 2_40
+    (what it picks runs on 2.41), and uv itself accepts every value gen passes it."""
+    import subprocess
+
+    from generator.lock import _uv, uv_platform
+
+    assert uv_platform("x86_64-manylinux_2_41") == "x86_64-manylinux_2_40"
+    assert uv_platform("aarch64-manylinux_2_36") == "aarch64-manylinux_2_36"
+    assert uv_platform("x86_64-manylinux_2_31") == "x86_64-manylinux_2_31"
+    empty = tmp_path / "requirements.in"
+    empty.write_text("")
+    for libc in ("2.31-13", "2.36-9", "2.41-12", "2.42-1"):
+        plat = python_target("linux/amd64", [_pkg("libc6", libc)])[1]
+        got = subprocess.run([_uv(), "pip", "compile", "--no-config", "--offline", "--quiet",
+                              "--python-version", "3.13", "--python-platform",
+                              uv_platform(plat), str(empty)],
+                             capture_output=True, text=True, timeout=60)
+        assert got.returncode == 0, (plat, got.stderr)
