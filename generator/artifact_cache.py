@@ -69,6 +69,7 @@ class CacheStatus:
     missing: list[Artifact] = field(default_factory=list)
     index: dict[str, Any] | None = None  # .gen/cache/artifacts.json
     index_present: bool = False  # its manifest is in the registry
+    index_current: bool = False  # it was pushed for the artifacts the locks name now
 
 
 def cache_repository(config: DatasetConfig) -> str:
@@ -111,6 +112,12 @@ def index_manifest(entries: Iterable[tuple[Artifact, int]]) -> bytes:
     })
 
 
+def plan_digest(artifacts: Iterable[Artifact]) -> str:
+    """sha256 over the sorted set of the artifacts' sha256s: what an index was pushed for."""
+    hexes = sorted({a.sha256 for a in artifacts})
+    return "sha256:" + hashlib.sha256("".join(h + "\n" for h in hexes).encode()).hexdigest()
+
+
 def read_index(project: Path) -> dict[str, Any] | None:
     """`.gen/cache/artifacts.json`, or None when there is none (or it is unreadable)."""
     try:
@@ -123,13 +130,19 @@ def read_index(project: Path) -> dict[str, Any] | None:
     return data if ok else None
 
 
-def recorded_index(project: Path) -> tuple[dict[str, str] | None, str]:
+def recorded_index(project: Path, *, artifacts: Sequence[Artifact] | None = None
+                   ) -> tuple[dict[str, str] | None, str]:
     """({repository, digest} of the pushed artifact index, "") when `.gen/cache/artifacts.
-    json` names a manifest the registry holds; else (None, why there is none)."""
+    json` names a manifest the registry holds that was pushed for the artifacts the locks
+    name now (`plan(project)`, or `artifacts`); else (None, why there is none)."""
     data = read_index(project)
     if data is None:
         return None, (f"no artifact index ({INDEX_FILE} is missing or unreadable; "
                       "`gen cache push` writes it)")
+    arts = plan(project) if artifacts is None else artifacts
+    if data.get("plan") != plan_digest(arts):
+        return None, (f"no artifact index: the one {INDEX_FILE} records was pushed for other "
+                      "locks than the current ones (fix: gen cache push)")
     repo, digest = data["repository"], data["digest"]
     try:
         there = registry.manifest_exists(repo, digest)
@@ -207,6 +220,7 @@ def push(project: Path, *, store: Store | None = None, jobs: int = 4,
     digest = registry.put_manifest(repo, tag, body, MANIFEST_TYPE)
     count = len({a.sha256 for a in arts})
     record = {"repository": repo, "digest": digest, "tag": tag, "artifacts": count,
+              "plan": plan_digest(arts),
               "media_type": MANIFEST_TYPE, "artifact_type": ARTIFACT_TYPE}
     atomic_write(project / INDEX_FILE, (json.dumps(record, indent=1, sort_keys=True)
                                         + "\n").encode())
@@ -226,5 +240,6 @@ def status(project: Path, *, artifacts: Sequence[Artifact] | None = None) -> Cac
     index = read_index(project)
     index_present = index is not None and registry.manifest_exists(index["repository"],
                                                                    index["digest"])
+    current = index is not None and index.get("plan") == plan_digest(arts)
     return CacheStatus(repo, len(arts), [a for a, ok in zip(arts, have, strict=True) if not ok],
-                       index, index_present)
+                       index, index_present, current)

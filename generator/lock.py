@@ -522,6 +522,14 @@ def lock_project(project_dir: Path, *, update: bool = False, check: bool = False
         for d in sorted(tasks_dir.iterdir()) if tasks_dir.is_dir() else []:
             if d.is_dir() and not any(d.iterdir()):
                 d.rmdir()
+        bases_dir = lock_root / "bases"
+        declared = {base_lock_path(lock_root, b.ref).name for b in project.config.bases}
+        for f in sorted(bases_dir.iterdir()) if bases_dir.is_dir() else []:
+            if f.name not in declared:  # its bases: entry is gone
+                f.unlink()
+                result.removed.append(f"lockfiles/bases/{f.name}")
+        if bases_dir.is_dir() and not any(bases_dir.iterdir()):
+            bases_dir.rmdir()
     unchanged = {f"lockfiles/tasks/{t.id}/{n}" for t in tasks
                  for n in TASK_LOCK_FILES
                  if (root / f"lockfiles/tasks/{t.id}/{n}").exists()} - set(result.written)

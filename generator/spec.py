@@ -814,6 +814,12 @@ def load_dataset_config(project: Path) -> DatasetConfig:
     templates = m.text("templates", default="templates")
     _rel_path_check(m, "templates", templates, ("templates",))
     bases = _bases(m.sub("bases", "bases"))
+    if bases and len(platforms) > 1:
+        # gen builds a declared base natively (mmdebstrap on this machine's architecture)
+        raise ctx.fail(("bases",), f"a declared base is built for one platform, but the "
+                       f"dataset lists {len(platforms)} ({', '.join(platforms)})",
+                       "keep one entry in 'platforms', or build the multi-platform base "
+                       "elsewhere, push it and use it as an undeclared base_image")
     snapshot_base = m.text("snapshot_base", default=SNAPSHOT_BASE, pattern=_URL_RE,
                            fix="write it as a URL, e.g. https://snapshot.debian.org").rstrip("/")
     dm = m.sub("defaults", "defaults")

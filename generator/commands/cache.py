@@ -53,6 +53,7 @@ def _status_report(project: Path, command: str) -> Report:
         "missing": [{"kind": a.kind, "filename": a.filename, "sha256": a.sha256,
                      "lock_file": a.lock_file, "entry": a.entry} for a in st.missing],
         "index": st.index, "index_present": st.index_present,
+        "index_current": st.index_current,
     }
     if st.missing:
         report.exit_code = EXIT_CHECK_FAILED
@@ -66,7 +67,13 @@ def _status_report(project: Path, command: str) -> Report:
         report.say(f"  no artifact index recorded ({INDEX_FILE}; `gen cache push` writes it)")
     else:
         where = "in the registry" if st.index_present else "NOT in the registry"
+        if not st.index_present:
+            report.exit_code = EXIT_CHECK_FAILED
         report.say(f"  artifact index {st.index['repository']}@{st.index['digest']} ({where})")
+        if not st.index_current:
+            report.exit_code = EXIT_CHECK_FAILED
+            report.say("  the artifact index was pushed for other locks than the current ones "
+                       "(fix: run `gen cache push`)")
     return report
 
 

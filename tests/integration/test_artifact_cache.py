@@ -145,10 +145,15 @@ def test_fetch_falls_back_mirror_snapshot_cache(registry: str, debs: list[tuple[
     assert body["artifactType"] == artifact_cache.ARTIFACT_TYPE
     assert {lay["annotations"]["org.opencontainers.image.title"] for lay in body["layers"]} == \
         {a.filename for a in arts}
-    assert artifact_cache.recorded_index(project) == (
+    assert artifact_cache.recorded_index(project, artifacts=arts) == (
         {"repository": pushed.repository, "digest": pushed.digest}, "")
     st = artifact_cache.status(project, artifacts=arts)
-    assert st.missing == [] and st.index_present
+    assert st.missing == [] and st.index_present and st.index_current
+    # the locks move on (one artifact more or less): the index no longer covers them
+    fewer = arts[1:]
+    index, why = artifact_cache.recorded_index(project, artifacts=fewer)
+    assert index is None and "other locks" in why and "gen cache push" in why
+    assert not artifact_cache.status(project, artifacts=fewer).index_current
 
 
 def registry_manifest(ref: str) -> dict[str, object]:
@@ -199,6 +204,18 @@ def test_cache_push_then_fetch_without_mirror(registry: str, tmp_path: Path,
     assert index == {"repository": f"{repo_root}/artifacts", "digest": pushed["digest"]}
     manifest, _, _ = collect_manifest(first, artifact_index=index)
     assert json.loads(manifest.to_bytes())["artifact_index"] == index
+    # a lock changes after the push: status fails, the release records no index
+    req = next((first / "lockfiles" / "tasks").glob("*/apt.lock"))
+    saved = req.read_bytes()
+    *head, last = saved.decode().splitlines(keepends=True)
+    cols = last.split("\t")
+    cols[3] = "0" * 64  # a re-lock to another build of the package
+    req.write_text("".join(head) + "\t".join(cols))
+    proc = run_gen("cache", "status", "--project", str(first))
+    assert proc.returncode == 1 and "other locks" in proc.stdout, proc.stdout
+    assert artifact_index(first)[0] is None and "other locks" in artifact_index(first)[1]
+    req.write_bytes(saved)
+    assert artifact_index(first) == (index, "")
     (first / artifact_cache.INDEX_FILE).unlink()
     assert artifact_index(first)[0] is None and "gen cache push" in artifact_index(first)[1]
 

@@ -228,6 +228,26 @@ def test_index_manifest_is_a_pure_function_of_the_artifacts(arts: list[tuple[str
                          "annotations": {"org.opencontainers.image.title": fname}}
 
 
+@given(arts=_arts, seed=st.randoms())
+def test_plan_digest_is_the_set_of_artifacts(arts: list[tuple[str, str, str, int]],
+                                             seed: object) -> None:
+    """What an index was pushed for: order, duplicates and names do not count, the bytes do."""
+    from generator.artifact_cache import plan_digest
+
+    entries = [Artifact(k, f, h, (), None, "l", "e") for k, f, h, _n in arts]
+    digest = plan_digest(entries)
+    shuffled = entries + entries[:1]
+    seed.shuffle(shuffled)  # type: ignore[attr-defined]
+    assert plan_digest(shuffled) == digest
+    assert plan_digest([Artifact("deb", "renamed", a.sha256, (), None, "x", "y")
+                        for a in entries]) == digest
+    if entries:
+        assert plan_digest(entries[1:]) != digest
+        other = entries[0].sha256[:-1] + ("0" if entries[0].sha256[-1] != "0" else "1")
+        changed = [Artifact("deb", "f", other, (), None, "l", "e"), *entries[1:]]
+        assert plan_digest(changed) != digest
+
+
 @pytest.mark.parametrize("version,tag", [("0.1.0", "0.1.0"), ("1.0+local", "1.0_local"),
                                          ("-rc", "v-rc"), ("v2/x", "v2_x")])
 def test_index_tag(version: str, tag: str) -> None:

@@ -228,3 +228,20 @@ def test_declared_base_fresh_stale_and_mispinned(tmp_path: Path) -> None:
     problems = stale_locks(load_project(project))
     assert f"{rel}: missing" in problems
     assert "lockfiles/bases/old.lock: left over (no such base in gen.yaml)" in problems
+
+
+def test_gen_lock_removes_a_left_over_base_lock(tmp_path: Path) -> None:
+    """A base lock whose bases: entry is gone is removed by gen lock (as a removed task's
+    locks are), and lock --check is clean again; the declared base's lock stays."""
+    from generator.lock import lock_project
+
+    project = demo_project(tmp_path / "p")
+    path, _ref = _declare_base(project)
+    left = path.with_name("gen-debian-gone.lock")
+    left.write_bytes(path.read_bytes())
+    assert stale_locks(load_project(project)) == [
+        f"lockfiles/bases/{left.name}: left over (no such base in gen.yaml)"]
+    result = lock_project(project)  # everything else is fresh: nothing is resolved
+    assert result.removed == [f"lockfiles/bases/{left.name}"]
+    assert not left.exists() and path.exists()
+    assert stale_locks(load_project(project)) == []

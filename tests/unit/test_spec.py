@@ -206,6 +206,25 @@ def test_gen_yaml_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str],
         assert "engine buildx is not usable" in capsys.readouterr().err
 
 
+def test_declared_base_with_two_platforms(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A declared base is built natively: a two-platform dataset gets one line, not a pin
+    for the first platform only."""
+    project = _project(tmp_path, terminal_spec())
+    cfg = yaml.safe_load((project / "gen.yaml").read_text())
+    cfg["bases"] = {cfg["defaults"]["base_image"]: {"suite": "bookworm"}}
+    (project / "gen.yaml").write_text(yaml.safe_dump(cfg))
+    from generator.spec import load_dataset_config
+
+    assert load_dataset_config(project).bases[0].suite == "bookworm"
+    cfg["platforms"] = ["linux/amd64", "linux/arm64"]
+    (project / "gen.yaml").write_text(yaml.safe_dump(cfg))
+    code, err = _run(project, capsys)
+    assert code == 2 and err.startswith("gen render: error: gen.yaml:")
+    assert "field 'bases'" in err and "linux/amd64, linux/arm64" in err and "fix:" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_gen_yaml_missing_epoch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     project = _project(tmp_path, terminal_spec())
     cfg = yaml.safe_load((project / "gen.yaml").read_text())
