@@ -71,6 +71,12 @@ def test_a_pid_file_naming_another_program_is_stale(tmp_path: Path) -> None:
                              f"--data-root={state}/root"])
     stranger = subprocess.Popen(["sleep", "60"])
     try:
+        # until the child has exec'd, /proc/<pid>/cmdline is still pytest's (a forked copy)
+        deadline = time.monotonic() + 10
+        for p in (ours, stranger):
+            while time.monotonic() < deadline and Path(f"/proc/{p.pid}/cmdline").read_bytes() \
+                    == Path(f"/proc/{os.getpid()}/cmdline").read_bytes():
+                time.sleep(0.01)
         pid_file = tmp_path / "d.pid"
         pid_file.write_text(f"{stranger.pid}\n")
         assert running(pid_file) == stranger.pid  # without an owner: any live process
