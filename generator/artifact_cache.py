@@ -118,6 +118,11 @@ def plan_digest(artifacts: Iterable[Artifact]) -> str:
     return "sha256:" + hashlib.sha256("".join(h + "\n" for h in hexes).encode()).hexdigest()
 
 
+def covers(index: dict[str, Any], artifacts: Iterable[Artifact]) -> bool:
+    """Whether a recorded index was pushed for exactly these artifacts."""
+    return bool(index.get("plan") == plan_digest(artifacts))
+
+
 def read_index(project: Path) -> dict[str, Any] | None:
     """`.gen/cache/artifacts.json`, or None when there is none (or it is unreadable)."""
     try:
@@ -140,7 +145,7 @@ def recorded_index(project: Path, *, artifacts: Sequence[Artifact] | None = None
         return None, (f"no artifact index ({INDEX_FILE} is missing or unreadable; "
                       "`gen cache push` writes it)")
     arts = plan(project) if artifacts is None else artifacts
-    if data.get("plan") != plan_digest(arts):
+    if not covers(data, arts):
         return None, (f"no artifact index: the one {INDEX_FILE} records was pushed for other "
                       "locks than the current ones (fix: gen cache push)")
     repo, digest = data["repository"], data["digest"]
@@ -240,6 +245,6 @@ def status(project: Path, *, artifacts: Sequence[Artifact] | None = None) -> Cac
     index = read_index(project)
     index_present = index is not None and registry.manifest_exists(index["repository"],
                                                                    index["digest"])
-    current = index is not None and index.get("plan") == plan_digest(arts)
+    current = index is not None and covers(index, arts)
     return CacheStatus(repo, len(arts), [a for a, ok in zip(arts, have, strict=True) if not ok],
                        index, index_present, current)

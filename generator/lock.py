@@ -83,6 +83,14 @@ def _refs(project: Project) -> list[str]:
     return sorted({t.environment.base_image for t in project.tasks})
 
 
+def _left_over_base_locks(project: Project) -> list[str]:
+    """lockfiles/bases/ files (relative to the project) of no base gen.yaml declares."""
+    bases_dir = project.root / "lockfiles" / "bases"
+    declared = {base_lock_path(bases_dir.parent, b.ref).name for b in project.config.bases}
+    return [f"lockfiles/bases/{f.name}" for f in sorted(bases_dir.iterdir())
+            if f.name not in declared] if bases_dir.is_dir() else []
+
+
 def stale_locks(project: Project) -> list[str]:
     """Offline: every lock entry that is missing, stale or left over, one line each."""
     root = project.root
@@ -107,12 +115,8 @@ def stale_locks(project: Project) -> list[str]:
             if pin is not None and pin.base_lock != got[1]:
                 problems.append(f"lockfiles/images.lock: '{decl.ref}' ({plat}) pins a digest "
                                 f"built from another base lock than {rel}")
-    bases_dir = root / "lockfiles" / "bases"
-    declared = {base_lock_path(root / "lockfiles", b.ref).name for b in project.config.bases}
-    if bases_dir.is_dir():
-        for f in sorted(bases_dir.iterdir()):
-            if f.name not in declared:
-                problems.append(f"lockfiles/bases/{f.name}: left over (no such base in gen.yaml)")
+    problems += [f"{rel}: left over (no such base in gen.yaml)"
+                 for rel in _left_over_base_locks(project)]
     for pin in locks.images.pins:
         if pin.ref not in used or pin.platform not in platforms:
             problems.append(f"lockfiles/images.lock: '{pin.ref}' ({pin.platform}) is pinned but "
@@ -186,7 +190,7 @@ def _isolated_env(cache: Path) -> dict[str, str]:
 # An image with a newer glibc (trixie: 2.41) is resolved as 2_40: every wheel uv then picks
 # runs there (manylinux is backwards compatible), and gen fetch still chooses among the
 # locked files with the image's own tags (fetch.wheel_tags).
-UV_MANYLINUX = (17, 40)
+UV_MANYLINUX_MAX = 40
 
 
 def uv_platform(plat: str) -> str:
@@ -195,7 +199,7 @@ def uv_platform(plat: str) -> str:
     if m is None:
         return plat
     # below the oldest, uv refuses the value and says so: no wheel it picks would run there
-    return f"{m.group(1)}-manylinux_2_{min(int(m.group(2)), UV_MANYLINUX[1])}"
+    return f"{m.group(1)}-manylinux_2_{min(int(m.group(2)), UV_MANYLINUX_MAX)}"
 
 
 def compile_python(requirements: Sequence[str], platform: str, *, input_: str, cache: Path,
@@ -522,12 +526,10 @@ def lock_project(project_dir: Path, *, update: bool = False, check: bool = False
         for d in sorted(tasks_dir.iterdir()) if tasks_dir.is_dir() else []:
             if d.is_dir() and not any(d.iterdir()):
                 d.rmdir()
+        for rel in _left_over_base_locks(project):  # its bases: entry is gone
+            (root / rel).unlink()
+            result.removed.append(rel)
         bases_dir = lock_root / "bases"
-        declared = {base_lock_path(lock_root, b.ref).name for b in project.config.bases}
-        for f in sorted(bases_dir.iterdir()) if bases_dir.is_dir() else []:
-            if f.name not in declared:  # its bases: entry is gone
-                f.unlink()
-                result.removed.append(f"lockfiles/bases/{f.name}")
         if bases_dir.is_dir() and not any(bases_dir.iterdir()):
             bases_dir.rmdir()
     unchanged = {f"lockfiles/tasks/{t.id}/{n}" for t in tasks
