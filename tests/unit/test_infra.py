@@ -67,16 +67,13 @@ def test_a_pid_file_naming_another_program_is_stale(tmp_path: Path) -> None:
     now: with `owner` (our state dir, which our daemons' command lines name) it is not ours,
     and it is neither reported as running nor stopped."""
     state = tmp_path / "state"
-    ours = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
-                             f"--data-root={state}/root"])
+    ours = subprocess.Popen([sys.executable, "-c",
+                             "import time; print('ready', flush=True); time.sleep(60)",
+                             f"--data-root={state}/root"], stdout=subprocess.PIPE)
     stranger = subprocess.Popen(["sleep", "60"])
     try:
-        # until the child has exec'd, /proc/<pid>/cmdline is still pytest's (a forked copy)
-        deadline = time.monotonic() + 10
-        for p in (ours, stranger):
-            while time.monotonic() < deadline and Path(f"/proc/{p.pid}/cmdline").read_bytes() \
-                    == Path(f"/proc/{os.getpid()}/cmdline").read_bytes():
-                time.sleep(0.01)
+        # the child says it runs before its PID is used (a child that died says nothing)
+        assert ours.stdout is not None and ours.stdout.readline() == b"ready\n"
         pid_file = tmp_path / "d.pid"
         pid_file.write_text(f"{stranger.pid}\n")
         assert running(pid_file) == stranger.pid  # without an owner: any live process
@@ -84,6 +81,7 @@ def test_a_pid_file_naming_another_program_is_stale(tmp_path: Path) -> None:
         assert stop_pid(pid_file, owner=(str(state),)) is None
         assert alive(stranger.pid) and not pid_file.exists()
         pid_file.write_text(f"{ours.pid}\n")
+        assert ours.poll() is None, f"the child exited with {ours.returncode}"
         assert running(pid_file, ("/elsewhere", str(state))) == ours.pid
         assert stop_pid(pid_file, owner=(str(state),), grace=5) == ours.pid
         assert not alive(ours.pid)
@@ -91,6 +89,8 @@ def test_a_pid_file_naming_another_program_is_stale(tmp_path: Path) -> None:
         for p in (ours, stranger):
             p.kill()
             p.wait()
+        if ours.stdout is not None:
+            ours.stdout.close()
 
 
 def test_stop_pid_kills_a_process_that_ignores_term(tmp_path: Path) -> None:
