@@ -26,9 +26,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import yaml  # noqa: E402
 from helpers import GEN_YAML, TERMINAL_FILES, build_file_tree, terminal_spec  # noqa: E402
 
-from generator.build import build_project  # noqa: E402
-from generator.lock import lock_project  # noqa: E402
-from generator.render import render  # noqa: E402
+from generator.image.build import build_project  # noqa: E402
+from generator.lock.lock import lock_project  # noqa: E402
+from generator.render.pipeline import render  # noqa: E402
 
 TEMPLATE = """{% import "_macros.j2" as m with context -%}
 {{ m.preamble() }}

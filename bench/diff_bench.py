@@ -33,9 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from generator.imagediff import compare_images, layer_entries  # noqa: E402
-from generator.normalize import normalize_image  # noqa: E402
-from generator.oci import MT_LAYER_GZIP, Descriptor, Layout  # noqa: E402
+from generator.image.diff import compare_images, layer_entries  # noqa: E402
+from generator.image.normalize import normalize_image  # noqa: E402
+from generator.image.oci import MT_LAYER_GZIP, Descriptor, Layout  # noqa: E402
 
 EPOCH = 1_700_000_000
 

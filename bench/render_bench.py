@@ -28,7 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import yaml  # noqa: E402
 from helpers import GEN_YAML, TERMINAL_FILES, build_file_tree, terminal_spec, write_locks  # noqa: E402
 
-from generator.render import render  # noqa: E402
+from generator.render.pipeline import render  # noqa: E402
 
 
 def make_project(root: Path, n: int) -> None:

@@ -36,7 +36,7 @@ PHASES = ("load", "render", "write")
 def child(project: Path, phase: str, n: int, scratch: Path) -> None:
     """Run one worker's phases up to `phase` on the first n tasks (under valgrind)."""
     sys.path[:0] = [str(ROOT)]
-    import generator.render as R
+    import generator.render.pipeline as R
 
     staging = scratch / f"stage-{phase}-{n}"
     shutil.rmtree(staging, ignore_errors=True)

@@ -20,13 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from generator.build import stage_context, vendored_files  # noqa: E402
-from generator.cas import default_store  # noqa: E402
-from generator.engines import BuildRequest, get_engine  # noqa: E402
-from generator.fetch import artifact_names  # noqa: E402
-from generator.lockfiles import read_lockset  # noqa: E402
-from generator.spec import load_project  # noqa: E402
-from generator.verify import verify_project  # noqa: E402
+from generator.core.cas import default_store  # noqa: E402
+from generator.image.build import stage_context, vendored_files  # noqa: E402
+from generator.image.engines import BuildRequest, get_engine  # noqa: E402
+from generator.image.verify import verify_project  # noqa: E402
+from generator.lock.fetch import artifact_names  # noqa: E402
+from generator.lock.lockfiles import read_lockset  # noqa: E402
+from generator.spec.project import load_project  # noqa: E402
 
 
 def main() -> None:

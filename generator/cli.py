@@ -17,9 +17,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from generator import __version__
-from generator.errors import EXIT_USAGE, GenError, ToolError
-from generator.fsutil import BUSY_LOCK, ProjectBusy, project_lock
-from generator.report import Report
+from generator.core.errors import EXIT_USAGE, GenError, ToolError
+from generator.core.fsutil import BUSY_LOCK, ProjectBusy, project_lock
+from generator.core.report import Report
 
 __all__ = ["build_parser", "main"]
 

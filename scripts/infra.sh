@@ -4,7 +4,7 @@
 #
 #   bash scripts/infra.sh install | up [--no-docker] | env | status | down
 #
-# The logic lives in generator/infra.py (`gen infra --help`): Debian's container tools, a
+# The logic lives in generator/image/infra.py (`gen infra --help`): Debian's container tools, a
 # registry on 127.0.0.1:5000 and a Docker engine with its own data root, socket and bridge,
 # all stopped by PID.
 set -euo pipefail

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from generator.lockfiles import (
+from generator.lock.lockfiles import (
     AptLock,
     AptPackage,
     ImagePin,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from generator.errors import UsageError
-from generator.report import Report
-from generator.shard import Shard, parse_shard, shard_tasks
+from generator.core.errors import UsageError
+from generator.core.report import Report
+from generator.release.shard import Shard, parse_shard, shard_tasks
 
 
 def _shard_arg(text: str) -> Shard:

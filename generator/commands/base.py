@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from generator.base import build_base
-from generator.lockfiles import read_lockset
-from generator.report import Report
+from generator.core.report import Report
+from generator.image.base import build_base
+from generator.lock.lockfiles import read_lockset
 
 
 def register(sub: Any) -> None:

@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from generator.build import build_project
 from generator.commands import add_shard, selected
-from generator.engines import ENGINES
-from generator.progress import progress_bar
-from generator.report import Report
+from generator.core.progress import progress_bar
+from generator.core.report import Report
+from generator.image.build import build_project
+from generator.image.engines import ENGINES
 
 
 def register(sub: Any) -> None:

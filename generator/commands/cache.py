@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from generator.artifact_cache import INDEX_FILE, CacheStatus, push, status
-from generator.cas import default_store
-from generator.errors import EXIT_CHECK_FAILED
-from generator.progress import progress_bar
-from generator.report import Report
+from generator.core.cas import default_store
+from generator.core.errors import EXIT_CHECK_FAILED
+from generator.core.progress import progress_bar
+from generator.core.report import Report
+from generator.lock.artifact_cache import INDEX_FILE, CacheStatus, push, status
 
 _PUSH = ("Make sure every locked artifact (the bases' and the tasks' .debs, wheels, sources) "
          "is in the store, fetching what is missing; upload each as blob sha256:<hex> of "

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from generator.errors import UsageError
-from generator.export import FORMATS, export, load_into_docker
-from generator.progress import progress_bar
-from generator.report import Report
+from generator.core.errors import UsageError
+from generator.core.progress import progress_bar
+from generator.core.report import Report
+from generator.export.export import FORMATS, export, load_into_docker
 
 _RUN_HINTS = {
     "tb": "tb run --dataset-path {out} --agent oracle",

@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from generator.cas import default_store
 from generator.commands import add_shard, selected
-from generator.fetch import fetch_project
-from generator.progress import progress_bar
-from generator.report import Report
+from generator.core.cas import default_store
+from generator.core.progress import progress_bar
+from generator.core.report import Report
+from generator.lock.fetch import fetch_project
 
 
 def register(sub: Any) -> None:

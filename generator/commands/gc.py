@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from generator.gc import collect_garbage
-from generator.report import Report
+from generator.core.report import Report
+from generator.image.gc import collect_garbage
 
 SHOWN = 20  # paths listed in the text report (the JSON report lists every one)
 

@@ -8,8 +8,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from generator.infra import PACKAGES, Infra, env_lines
-from generator.report import Report
+from generator.core.report import Report
+from generator.image.infra import PACKAGES, Infra, env_lines
 
 
 def register(sub: Any) -> None:

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from generator.report import Report
-from generator.scaffold import init_project
+from generator.core.report import Report
+from generator.spec.scaffold import init_project
 
 NEXT_STEPS = (  # (command, what it does)
     ("gen infra up", "as root: a registry on 127.0.0.1:5000, a Docker engine"),

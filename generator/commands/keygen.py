@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from generator.errors import UsageError
-from generator.fsutil import atomic_write
-from generator.report import Report
-from generator.sign import generate_key, key_hint, load_public_key
+from generator.core.errors import UsageError
+from generator.core.fsutil import atomic_write
+from generator.core.report import Report
+from generator.release.sign import generate_key, key_hint, load_public_key
 
 
 def register(sub: Any) -> None:

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from generator.errors import EXIT_CHECK_FAILED
-from generator.lock import lock_project
-from generator.progress import progress_bar
-from generator.report import Report
+from generator.core.errors import EXIT_CHECK_FAILED
+from generator.core.progress import progress_bar
+from generator.core.report import Report
+from generator.lock.lock import lock_project
 
 
 def register(sub: Any) -> None:

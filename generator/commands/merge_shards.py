@@ -7,8 +7,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from generator.report import Report
-from generator.shard import merge_shards
+from generator.core.report import Report
+from generator.release.shard import merge_shards
 
 
 def register(sub: Any) -> None:

@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from generator.errors import UsageError
-from generator.preflight import CHECKS
-from generator.release import artifact_index, check_release, collect_manifest, make_release
-from generator.report import Report
-from generator.sign import load_private_key, load_signing_config, resolve_identity_token
+from generator.core.errors import UsageError
+from generator.core.report import Report
+from generator.release.preflight import CHECKS
+from generator.release.release import artifact_index, check_release, collect_manifest, make_release
+from generator.release.sign import load_private_key, load_signing_config, resolve_identity_token
 
 
 def register(sub: Any) -> None:

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from generator.errors import EXIT_CHECK_FAILED
-from generator.progress import progress_bar
-from generator.render import render
-from generator.report import Report
+from generator.core.errors import EXIT_CHECK_FAILED
+from generator.core.progress import progress_bar
+from generator.core.report import Report
+from generator.render.pipeline import render
 
 
 def register(sub: Any) -> None:

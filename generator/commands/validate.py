@@ -8,12 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from generator.commands import add_shard, selected
-from generator.errors import EXIT_CHECK_FAILED
-from generator.progress import progress_bar
-from generator.report import Report
-from generator.runner import RUNNERS
-from generator.spec import load_project
-from generator.validate import DEFAULT_SEED, REPORT_FILE, Options, TaskVerdict, validate_project
+from generator.core.errors import EXIT_CHECK_FAILED
+from generator.core.progress import progress_bar
+from generator.core.report import Report
+from generator.spec.project import load_project
+from generator.validate.project import (
+    DEFAULT_SEED,
+    REPORT_FILE,
+    Options,
+    TaskVerdict,
+    validate_project,
+)
+from generator.validate.runner import RUNNERS
 
 
 def register(sub: Any) -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from generator.commands import add_shard, selected
-from generator.engines import ENGINES
-from generator.errors import EXIT_CHECK_FAILED
-from generator.fsutil import atomic_write
-from generator.progress import progress_bar
-from generator.report import Report
-from generator.verify import verify_project
+from generator.core.errors import EXIT_CHECK_FAILED
+from generator.core.fsutil import atomic_write
+from generator.core.progress import progress_bar
+from generator.core.report import Report
+from generator.image.engines import ENGINES
+from generator.image.verify import verify_project
 
 
 def register(sub: Any) -> None:

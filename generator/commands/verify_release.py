@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from generator.errors import UsageError
-from generator.release import verify_release
-from generator.report import Report
-from generator.sign import (
+from generator.core.errors import UsageError
+from generator.core.report import Report
+from generator.release.release import verify_release
+from generator.release.sign import (
     GITHUB_ISSUER,
     github_policy,
     identity_policy,

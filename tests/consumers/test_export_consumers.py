@@ -70,7 +70,7 @@ def example_tasks(kind: str | None = None) -> list[str]:
 def fake_images(project: Path) -> None:
     sys.path.insert(0, str(REPO))
     try:
-        from generator.images import BuiltImage, save_images
+        from generator.image.images import BuiltImage, save_images
     finally:
         sys.path.pop(0)
     import hashlib

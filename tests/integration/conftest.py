@@ -74,7 +74,7 @@ def gen_cas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def base_image(registry: str, tools: None, gen_cas: Path) -> str:
     """The repo's locked base (gen base build: reuses the stored rootfs when there is one)."""
-    from generator.base import build_base
+    from generator.image.base import build_base
 
     ref = f"{registry}/gen/debian:bookworm"
     result = build_base(REPO, ref=ref)

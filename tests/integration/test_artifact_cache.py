@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator import artifact_cache, registry
-from generator.cas import Store
-from generator.errors import CheckFailed
-from generator.fetch import Artifact, fetch_artifacts, plan
+from generator.core.cas import Store
+from generator.core.errors import CheckFailed
+from generator.image import registry
+from generator.lock import artifact_cache
+from generator.lock.fetch import Artifact, fetch_artifacts, plan
 from tests.integration.conftest import REPO, closed_port, copy_example, need, run_gen
 
 pytestmark = [pytest.mark.integration, pytest.mark.network]
@@ -197,7 +198,7 @@ def test_cache_push_then_fetch_without_mirror(registry: str, tmp_path: Path,
     assert "in the registry" in proc.stdout
 
     # the release names the artifact index
-    from generator.release import artifact_index, collect_manifest
+    from generator.release.release import artifact_index, collect_manifest
 
     index, note = artifact_index(first)
     assert note == ""

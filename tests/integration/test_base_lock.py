@@ -15,9 +15,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from generator.base import build_base
-from generator.cas import Store
-from generator.lockfiles import parse_base_lock, read_lockset
+from generator.core.cas import Store
+from generator.image.base import build_base
+from generator.lock.lockfiles import parse_base_lock, read_lockset
 from tests.integration.conftest import REPO, closed_port, copy_example, run_gen
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from generator import registry as reg
-from generator.build import build_project, known_base_layers
-from generator.cas import default_store
-from generator.engines import Buildah, available_engines
-from generator.fetch import fetch_project
-from generator.images import load_images
-from generator.lock import lock_project
-from generator.oci import Layout
-from generator.render import render
-from generator.verify import verify_project
+from generator.core.cas import default_store
+from generator.image import registry as reg
+from generator.image.build import build_project, known_base_layers
+from generator.image.engines import Buildah, available_engines
+from generator.image.images import load_images
+from generator.image.oci import Layout
+from generator.image.verify import verify_project
+from generator.lock.fetch import fetch_project
+from generator.lock.lock import lock_project
+from generator.render.pipeline import render
 from tests.helpers import GEN_YAML, terminal_spec
 from tests.helpers import build_project as make_project
 from tests.integration.conftest import REPO, copy_example, need, run_gen

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.errors import ToolError
-from generator.infra import Infra, alive
+from generator.core.errors import ToolError
+from generator.image.infra import Infra, alive
 from tests.integration.conftest import need
 
 pytestmark = pytest.mark.integration

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator import registry as reg
-from generator.cas import Store
-from generator.fetch import fetch_project
-from generator.lock import lock_project
-from generator.lockfiles import read_lockset
-from generator.oci import Layout
+from generator.core.cas import Store
+from generator.image import registry as reg
+from generator.image.oci import Layout
+from generator.lock.fetch import fetch_project
+from generator.lock.lock import lock_project
+from generator.lock.lockfiles import read_lockset
 from tests.helpers import GEN_YAML, TERMINAL_FILES, build_project, terminal_spec
 from tests.integration.conftest import run_gen
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from generator import registry as reg
-from generator.lockfiles import apt_input, split_ref
-from generator.spec import load_project
+from generator.image import registry as reg
+from generator.lock.lockfiles import apt_input, split_ref
+from generator.spec.project import load_project
 from tests.integration.conftest import copy_example, need, run_gen
 
 pytestmark = [pytest.mark.integration]

@@ -12,20 +12,20 @@ from typing import Any
 
 import pytest
 
-from generator import build as build_mod
-from generator import registry as reg
-from generator import verify as verify_mod
-from generator.build import build_project, cache_tag, known_base_layers
-from generator.cas import Store, default_store
-from generator.engines import available_engines
-from generator.errors import ToolError
-from generator.fetch import artifact_names
-from generator.fsutil import link_or_copy
-from generator.images import load_images
-from generator.lockfiles import read_lockset
-from generator.oci import MT_CONFIG, MT_LAYER_TAR, Layout
-from generator.spec import load_project
-from generator.verify import verify_project
+from generator.core.cas import Store, default_store
+from generator.core.errors import ToolError
+from generator.core.fsutil import link_or_copy
+from generator.image import build as build_mod
+from generator.image import registry as reg
+from generator.image import verify as verify_mod
+from generator.image.build import build_project, cache_tag, known_base_layers
+from generator.image.engines import available_engines
+from generator.image.images import load_images
+from generator.image.oci import MT_CONFIG, MT_LAYER_TAR, Layout
+from generator.image.verify import verify_project
+from generator.lock.fetch import artifact_names
+from generator.lock.lockfiles import read_lockset
+from generator.spec.project import load_project
 from tests.integration.conftest import REPO, copy_example, need, run_gen
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

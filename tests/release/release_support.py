@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from generator.cli import main
-from generator.images import BuiltImage, save_images
+from generator.image.images import BuiltImage, save_images
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "sigstore"

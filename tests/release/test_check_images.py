@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from release_support import IMAGES, gen, need
 
-from generator.images import BuiltImage, save_images
-from generator.registry import resolve
+from generator.image.images import BuiltImage, save_images
+from generator.image.registry import resolve
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ import json
 import pytest
 from release_support import DATA
 
-from generator.errors import CheckFailed
-from generator.manifest import PREDICATE_TYPE, STATEMENT_TYPE
-from generator.sign import PAYLOAD_TYPE, github_policy, load_trusted_root, verify_bundle
+from generator.core.errors import CheckFailed
+from generator.release.manifest import PREDICATE_TYPE, STATEMENT_TYPE
+from generator.release.sign import PAYLOAD_TYPE, github_policy, load_trusted_root, verify_bundle
 
 PG = DATA / "public-good"
 BUNDLE = PG / "foundry-stable.sigstore.json"

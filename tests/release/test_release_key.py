@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from release_support import edit_bundle, flip_b64, gen, make_project
 
-from generator.manifest import build_statement, parse_manifest
-from generator.sign import load_private_key, sign_with_key
+from generator.release.manifest import build_statement, parse_manifest
+from generator.release.sign import load_private_key, sign_with_key
 
 
 @pytest.fixture(params=["ed25519", "p256"])

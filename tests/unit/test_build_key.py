@@ -8,7 +8,7 @@ from pathlib import Path
 def test_build_input_key_names_the_task(tmp_path: Path) -> None:
     """Two tasks with byte-identical build contexts get distinct keys (one cache entry,
     layout and push each), and a key changes with any context byte."""
-    from generator.build import input_key
+    from generator.image.build import input_key
 
     for name in ("a", "b"):
         (tmp_path / name / "files").mkdir(parents=True)

@@ -15,12 +15,13 @@ from helpers import demo_project
 from hypothesis import given
 from hypothesis import strategies as st
 
-from generator import build, proc
 from generator.cli import _verbose_log, main
-from generator.engines import BuildRequest
-from generator.engines import _run as engine_run
-from generator.errors import ToolError
-from generator.render import render
+from generator.core import proc
+from generator.core.errors import ToolError
+from generator.image import build
+from generator.image.engines import BuildRequest
+from generator.image.engines import _run as engine_run
+from generator.render.pipeline import render
 
 CNI = ('time="2026-12-06T03:36:29Z" level=warning msg="Error validating CNI config file '
        '/etc/cni/net.d/87-podman-bridge.conflist: [failed to find plugin \\"bridge\\" in path '

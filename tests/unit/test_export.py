@@ -1,4 +1,4 @@
-"""`gen export` (generator/export.py) and its consumer lints (generator/consumer_lint.py).
+"""`gen export` (generator/export/export.py) and its consumer lints (generator/lint/consumers.py).
 
 Offline: the demo project (tests/helpers.py) with synthetic locks and a synthetic
 images.json. Loading the output with the consumers' own code is in tests/consumers/.
@@ -18,15 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator.cli import main
-from generator.consumer_lint import (
-    expected_swebench_image,
-    lint_harbor_task,
-    lint_swebench_instances,
-    lint_tb_dataset,
-    lint_tb_task,
-)
-from generator.errors import InputError, LintError, UsageError
-from generator.export import (
+from generator.core.errors import InputError, LintError, UsageError
+from generator.export.export import (
     ExportPlan,
     load_into_docker,
     plan_export,
@@ -34,8 +27,15 @@ from generator.export import (
     toml_document,
     write_export,
 )
-from generator.images import BuiltImage, save_images
-from generator.render import RenderedFile, plan_render
+from generator.image.images import BuiltImage, save_images
+from generator.lint.consumers import (
+    expected_swebench_image,
+    lint_harbor_task,
+    lint_swebench_instances,
+    lint_tb_dataset,
+    lint_tb_task,
+)
+from generator.render.pipeline import RenderedFile, plan_render
 
 
 def _images(project: Path, tasks: list[str], **over: str) -> dict[str, BuiltImage]:
@@ -415,7 +415,7 @@ def test_swebench_lint(built: Path) -> None:
 
 
 def test_swebench_task_repo_lint(built: Path) -> None:
-    from generator.consumer_lint import lint_swebench_task_repo
+    from generator.lint.consumers import lint_swebench_task_repo
 
     files = dict(plan_export(built, "swebench").files)
     meta = files["tasks/calc-add/task.yaml"].data.decode()

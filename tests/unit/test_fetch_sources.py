@@ -12,22 +12,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator import fetch
-from generator.artifact_cache import (
+from generator.core.cas import Store
+from generator.lock import fetch
+from generator.lock.artifact_cache import (
     ARTIFACT_TYPE,
     EMPTY_DIGEST,
     index_manifest,
     index_tag,
 )
-from generator.cas import Store
-from generator.fetch import (
+from generator.lock.fetch import (
     Artifact,
     Source,
     all_failed_message,
     artifact_sources,
     snapshot_url,
 )
-from generator.manifest import build_manifest, build_statement, parse_manifest
+from generator.release.manifest import build_manifest, build_statement, parse_manifest
 
 TS = "20261206T031500Z"
 SNAP = "https://snapshot.debian.org"
@@ -127,7 +127,7 @@ def test_only_debs_have_a_snapshot_source() -> None:
 
 def test_snapshot_base_env_overrides_gen_yaml(monkeypatch: pytest.MonkeyPatch,
                                               tmp_path: Path) -> None:
-    from generator.spec import DatasetConfig
+    from generator.spec.project import DatasetConfig
 
     cfg = DatasetConfig(tmp_path, "p", "1", 0, ("linux/amd64",), None, "templates",
                         snapshot_base="https://snap.example")
@@ -232,7 +232,7 @@ def test_index_manifest_is_a_pure_function_of_the_artifacts(arts: list[tuple[str
 def test_plan_digest_is_the_set_of_artifacts(arts: list[tuple[str, str, str, int]],
                                              seed: object) -> None:
     """What an index was pushed for: order, duplicates and names do not count, the bytes do."""
-    from generator.artifact_cache import plan_digest
+    from generator.lock.artifact_cache import plan_digest
 
     entries = [Artifact(k, f, h, (), None, "l", "e") for k, f, h, _n in arts]
     digest = plan_digest(entries)
@@ -271,7 +271,7 @@ def test_release_manifest_carries_the_artifact_index() -> None:
             "digest": {"sha256": "c" * 64},
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "annotations": {"artifactType": ARTIFACT_TYPE}} in deps
-    from generator.errors import InputError
+    from generator.core.errors import InputError
 
     with pytest.raises(InputError, match="bad artifact index"):
         build_manifest(**kwargs, artifact_index={"repository": CACHE,  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.fsutil import read_file, read_file_stat, read_text
+from generator.core.fsutil import read_file, read_file_stat, read_text
 
 
 def _scratch(data: bytes) -> str:
@@ -58,7 +58,7 @@ def test_link_or_copy_links_and_falls_back_to_a_copy(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    from generator.fsutil import link_or_copy
+    from generator.core.fsutil import link_or_copy
 
     src = tmp_path / "store" / "abc"
     src.parent.mkdir()
@@ -83,7 +83,7 @@ def test_link_or_copy_links_and_falls_back_to_a_copy(tmp_path: Path,
         Path(b).write_bytes(b"bl")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("generator.fsutil.shutil.copyfile", half_copy)
+    monkeypatch.setattr("generator.core.fsutil.shutil.copyfile", half_copy)
     with pytest.raises(OSError, match="No space left"):
         link_or_copy(src, tmp_path / "layout" / "x")
     assert sorted(p.name for p in (tmp_path / "layout").iterdir()) == ["blobs"]

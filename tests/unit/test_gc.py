@@ -15,10 +15,10 @@ import pytest
 from helpers import TERMINAL_FILES, build_project, fake_digest, terminal_spec
 
 from generator.cli import main
-from generator.fsutil import BUSY_LOCK, LockMode, ProjectBusy, project_lock
-from generator.gc import collect_garbage
-from generator.images import BuiltImage, save_images
-from generator.lockfiles import read_lockset
+from generator.core.fsutil import BUSY_LOCK, LockMode, ProjectBusy, project_lock
+from generator.image.gc import collect_garbage
+from generator.image.images import BuiltImage, save_images
+from generator.lock.lockfiles import read_lockset
 
 SPEC = terminal_spec(environment={"apt": ["python3-pip"], "python": ["requests==2.32.3"]})
 
@@ -141,7 +141,7 @@ def test_buildah_storage_without_buildah_is_kept_and_named(
         project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Pruning buildah's storage goes through buildah (the integration test prunes a real
     one); without it the storage is left alone and the report says why."""
-    from generator.engines import Buildah
+    from generator.image.engines import Buildah
 
     storage = project / ".gen" / "build" / "buildah" / "root"
     storage.mkdir(parents=True)
@@ -158,7 +158,7 @@ def test_which_buildah_images_are_pinned(project: Path,
     """An image in buildah's storage stays when its digest, or a digest its names carry, is
     one images.lock pins (index or manifest digest); everything else goes, with the working
     containers (the real buildah: tests/integration/test_build_verify.py)."""
-    from generator.engines import Buildah, StoredImage
+    from generator.image.engines import Buildah, StoredImage
 
     pin = read_lockset(project).images.pins[0]
     images = [
@@ -188,8 +188,8 @@ def test_which_buildah_images_are_pinned(project: Path,
 
 def test_a_failing_buildah_leaves_its_storage_and_gc_goes_on(
         project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from generator.engines import Buildah
-    from generator.errors import ToolError
+    from generator.core.errors import ToolError
+    from generator.image.engines import Buildah
 
     def fail(self: Buildah) -> list[str]:
         raise ToolError("cannot list the containers in buildah's storage: buildah exited 125")
@@ -345,6 +345,6 @@ def test_a_check_creates_no_state_dir(tmp_path: Path,
 ])
 def test_buildah_sizes_are_read_in_decimal_units(text: str, size: int) -> None:
     """What gc reports freeing in buildah's storage: its sizes as buildah prints them."""
-    from generator.engines import parse_size
+    from generator.image.engines import parse_size
 
     assert parse_size(text) == size

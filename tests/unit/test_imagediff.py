@@ -11,8 +11,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.imagediff import compare_images, layer_entries
-from generator.oci import MT_LAYER_GZIP, MT_LAYER_TAR, Descriptor, Layout
+from generator.image.diff import compare_images, layer_entries
+from generator.image.oci import MT_LAYER_GZIP, MT_LAYER_TAR, Descriptor, Layout
 
 _name = st.from_regex(r"[a-z][a-z0-9_.-]{0,40}(/[a-z][a-z0-9_.-]{0,90}){0,2}", fullmatch=True)
 
@@ -98,7 +98,7 @@ def test_flattened_compare_ignores_layer_layout_but_not_files(tmp_path: Path) ->
     step2 = _tar({"app/.wh.tmp": b"", "app/b": b"2"}, tarfile.PAX_FORMAT, links=False)
     la, da = _image(tmp_path / "a", [base, squashed], "A=1")
     lb, db = _image(tmp_path / "b", [base, step1, step2], "A=1")
-    from generator.imagediff import compare_flattened
+    from generator.image.diff import compare_flattened
 
     # the layouts differ, and the plain compare says so ...
     assert not compare_images(la, da, lb, db, workers=1).identical

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from generator import proc
 from generator.cli import main
-from generator.fsutil import mount_points
-from generator.infra import PACKAGES, Infra, alive, env_lines, running, stop_pid
+from generator.core import proc
+from generator.core.fsutil import mount_points
+from generator.image.infra import PACKAGES, Infra, alive, env_lines, running, stop_pid
 
 
 def test_env_lines_survive_a_shell_eval(tmp_path: Path) -> None:
@@ -127,7 +127,7 @@ def test_stop_pid_with_a_stale_or_missing_file(tmp_path: Path) -> None:
 
 def test_spawned_process_outlives_its_parent_in_its_own_session(tmp_path: Path) -> None:
     """What `up` starts keeps running after gen exits and ignores the terminal's signals."""
-    code = ("import sys; from pathlib import Path; from generator import proc; "
+    code = ("import sys; from pathlib import Path; from generator.core import proc; "
             "print(proc.spawn(['sleep', '60'], what='t', log=Path(sys.argv[1])))")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "log")],
                          capture_output=True, text=True, check=True, timeout=30)

@@ -11,13 +11,13 @@ import pytest
 import yaml
 from helpers import write_locks
 
-from generator import scaffold
 from generator.cli import main
-from generator.consumer_lint import lint_tb_task
-from generator.errors import UsageError
-from generator.render import RenderedFile, render
-from generator.scaffold import init_project
-from generator.spec import load_project
+from generator.core.errors import UsageError
+from generator.lint.consumers import lint_tb_task
+from generator.render.pipeline import RenderedFile, render
+from generator.spec import scaffold
+from generator.spec.project import load_project
+from generator.spec.scaffold import init_project
 
 EXPECTED = {".gitignore", "gen.yaml", "tasks/hello-world/solution.sh",
             "tasks/hello-world/task.spec.yaml", "tasks/hello-world/tests/test_outputs.py",

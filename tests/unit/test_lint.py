@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator.cli import main
-from generator.errors import LintError
-from generator.lint import dockerfile_instructions, lint_dockerfile, lint_script
+from generator.core.errors import LintError
+from generator.lint.dockerfile import dockerfile_instructions, lint_dockerfile, lint_script
 
 DIGEST = "@sha256:" + "a" * 64
 GOOD = f"FROM reg/img{DIGEST}\nRUN apt-get install -y /tmp/x.deb\n"

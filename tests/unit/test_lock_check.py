@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator.cli import main
-from generator.lock import stale_locks
-from generator.lockfiles import (
+from generator.lock.lock import stale_locks
+from generator.lock.lockfiles import (
     AptLock,
     AptPackage,
     BaseLock,
@@ -26,7 +26,7 @@ from generator.lockfiles import (
     parse_image_lock,
     parse_python_lock,
 )
-from generator.spec import load_project
+from generator.spec.project import load_project
 from tests.helpers import demo_project
 
 
@@ -157,7 +157,7 @@ def test_base_lock_round_trip_and_closure(rows: list[tuple[str, str, str, str, i
 def test_base_lock_rejects_missing_headers() -> None:
     import pytest
 
-    from generator.errors import LockError
+    from generator.core.errors import LockError
 
     text = format_base_lock(_base_lock(_base_pkgs([("a", "1", "all", "0" * 64, 1)], "http://x")))
     for header in ("input", "snapshot", "sources"):
@@ -169,7 +169,7 @@ def test_base_lock_rejects_missing_headers() -> None:
 def test_image_lock_fifth_column() -> None:
     import pytest
 
-    from generator.errors import LockError
+    from generator.core.errors import LockError
 
     pin = ImagePin("r/x:t", "linux/amd64", "sha256:" + "1" * 64, "sha256:" + "2" * 64, "3" * 64)
     plain = ImagePin("r/y:t", "linux/amd64", "sha256:" + "1" * 64, "sha256:" + "2" * 64)
@@ -183,8 +183,8 @@ def _declare_base(project: Path, **decl: object) -> tuple[Path, str]:
     """Declare the demo's base in gen.yaml, write a base lock for it and pin it to that lock."""
     import hashlib
 
-    from generator.baselock import declared_input
-    from generator.spec import load_dataset_config
+    from generator.lock.baselock import declared_input
+    from generator.spec.project import load_dataset_config
 
     cfg = yaml.safe_load((project / "gen.yaml").read_text())
     ref = cfg["defaults"]["base_image"]
@@ -233,7 +233,7 @@ def test_declared_base_fresh_stale_and_mispinned(tmp_path: Path) -> None:
 def test_gen_lock_removes_a_left_over_base_lock(tmp_path: Path) -> None:
     """A base lock whose bases: entry is gone is removed by gen lock (as a removed task's
     locks are), and lock --check is clean again; the declared base's lock stays."""
-    from generator.lock import lock_project
+    from generator.lock.lock import lock_project
 
     project = demo_project(tmp_path / "p")
     path, _ref = _declare_base(project)

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.errors import CheckFailed, InputError
-from generator.manifest import (
+from generator.core.errors import CheckFailed, InputError
+from generator.release.manifest import (
     BUILD_TYPE,
     PREDICATE_TYPE,
     STATEMENT_TYPE,
@@ -31,7 +31,7 @@ from generator.manifest import (
     parse_manifest,
     sha256_hex,
 )
-from generator.sign import generate_key, pae, sign_with_key, verify_bundle
+from generator.release.sign import generate_key, pae, sign_with_key, verify_bundle
 
 
 def _tree(root: Path, files: dict[str, tuple[bytes, int]]) -> None:

@@ -9,7 +9,7 @@ import tarfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.normalize import LayerStats, normalize_tar
+from generator.image.normalize import LayerStats, normalize_tar
 
 EPOCH = 1_700_000_000
 

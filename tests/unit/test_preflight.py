@@ -1,5 +1,5 @@
 """`gen release` signs only a consistent set: current locks and dataset, images built from
-the current inputs, validated and verified (generator.preflight). Offline: the images are
+the current inputs, validated and verified (generator.release.preflight). Offline: the images are
 recorded, not built (their keys are what gen build would record)."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from helpers import TERMINAL_FILES, build_project, fake_digest, terminal_spec
 
-from generator.build import input_key, vendored_files
-from generator.cas import default_store
 from generator.cli import main
-from generator.images import BuiltImage, load_images, save_images
-from generator.lockfiles import read_lockset
-from generator.preflight import preflight
-from generator.render import render
-from generator.spec import load_project
+from generator.core.cas import default_store
+from generator.image.build import input_key, vendored_files
+from generator.image.images import BuiltImage, load_images, save_images
+from generator.lock.lockfiles import read_lockset
+from generator.release.preflight import preflight
+from generator.render.pipeline import render
+from generator.spec.project import load_project
 
 ENGINE = "buildah 1.28.2"
 TASKS = ("alpha", "beta")

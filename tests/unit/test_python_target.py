@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.fetch import wheel_tags
-from generator.lockfiles import (
+from generator.lock.fetch import wheel_tags
+from generator.lock.lockfiles import (
     PYTHON_TARGETS,
     AptPackage,
     python_input,
@@ -63,7 +63,7 @@ def test_uv_is_asked_for_a_platform_it_accepts(tmp_path: Path) -> None:
     (what it picks runs on 2.41), and uv itself accepts every value gen passes it."""
     import subprocess
 
-    from generator.lock import _uv, uv_platform
+    from generator.lock.lock import _uv, uv_platform
 
     assert uv_platform("x86_64-manylinux_2_41") == "x86_64-manylinux_2_40"
     assert uv_platform("aarch64-manylinux_2_36") == "aarch64-manylinux_2_36"

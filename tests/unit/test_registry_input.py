@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from generator import registry as reg
-from generator.errors import ToolError
+from generator.core.errors import ToolError
+from generator.image import registry as reg
 
 MANIFESTS: dict[str, dict[str, Any]] = {
     "traversal": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "schemaVersion": 2,

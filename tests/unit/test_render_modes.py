@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.fsutil import atomic_write, make_dirs
-from generator.render import render
+from generator.core.fsutil import atomic_write, make_dirs
+from generator.render.pipeline import render
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator.cli import main
-from generator.errors import CheckFailed, InputError, UsageError
-from generator.scaffold import init_project
-from generator.shard import Shard, merge_shards, parse_shard, shard_tasks
+from generator.core.errors import CheckFailed, InputError, UsageError
+from generator.release.shard import Shard, merge_shards, parse_shard, shard_tasks
+from generator.spec.scaffold import init_project
 
 IDS = st.lists(st.from_regex(r"[a-z0-9][a-z0-9_.-]{0,12}", fullmatch=True), unique=True,
                max_size=40)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from generator.testlog import (
+from generator.validate.testlog import (
     SWE_PARSERS,
     between_markers,
     parse_swe_log,
@@ -114,7 +114,7 @@ def test_swe_parsers_match_swebench_rules() -> None:
 
 
 def test_every_spec_log_parser_is_implemented() -> None:
-    from generator.spec import LOG_PARSERS
+    from generator.spec.project import LOG_PARSERS
 
     assert set(LOG_PARSERS) <= set(SWE_PARSERS)
     with pytest.raises(ValueError, match="unknown log parser"):

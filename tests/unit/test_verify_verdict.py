@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from generator.verify import TaskVerdict
+from generator.image.verify import TaskVerdict
 
 
 def _verdict(identical: bool, recorded: dict[str, Any] | None) -> TaskVerdict:

@@ -15,12 +15,11 @@ import yaml
 from helpers import SWE_FILES, TERMINAL_FILES, build_project, swe_spec, terminal_spec
 
 from generator.cli import main
-from generator.images import BuiltImage, save_images
-from generator.oci import Layout
-from generator.render import render
-from generator.runner import ContainerSpec, ExecResult
-from generator.spec import SweTask, load_project
-from generator.validate import (
+from generator.image.images import BuiltImage, save_images
+from generator.image.oci import Layout
+from generator.render.pipeline import render
+from generator.spec.project import SweTask, load_project
+from generator.validate.project import (
     REPORT_FILE,
     Options,
     RunResult,
@@ -39,6 +38,7 @@ from generator.validate import (
     solution_lines,
     validate_project,
 )
+from generator.validate.runner import ContainerSpec, ExecResult
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -433,7 +433,7 @@ def test_cli_exit_codes_and_reasons(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         return ExecResult(1, FAIL_LOG, 0.1)
 
     fake = FakeRunner(hangs)
-    monkeypatch.setattr("generator.validate.get_runner", lambda name: fake)
+    monkeypatch.setattr("generator.validate.project.get_runner", lambda name: fake)
     code = main(["validate", "--project", str(project), "--runs", "1"])
     out = capsys.readouterr().out
     assert code == 1
@@ -462,7 +462,7 @@ def test_missing_image_is_an_input_error(tmp_path: Path,
 
 
 def test_make_tar_has_parents_modes_and_fixed_times() -> None:
-    from generator.runner import make_tar
+    from generator.validate.runner import make_tar
 
     data = make_tar({"/tests/run-tests.sh": (b"#!/bin/bash\n", 0o755),
                      "/tests/data/a.csv": (b"x\n", 0o644), "/oracle/solution.sh": (b"", 0o755)})
@@ -477,8 +477,8 @@ def test_make_tar_has_parents_modes_and_fixed_times() -> None:
 
 
 def test_unknown_engine_is_a_usage_error() -> None:
-    from generator.errors import UsageError
-    from generator.runner import get_runner
+    from generator.core.errors import UsageError
+    from generator.validate.runner import get_runner
 
     with pytest.raises(UsageError, match="unknown engine 'rkt'"):
         get_runner("rkt")

@@ -14,12 +14,12 @@ import yaml
 from helpers import build_project as make_project
 from helpers import terminal_spec
 
-from generator.build import build_project
-from generator.fetch import fetch_project
-from generator.images import BuiltImage, load_images, save_images
-from generator.render import render
-from generator.runner import get_runner
-from generator.validate import replace_spec_lists
+from generator.image.build import build_project
+from generator.image.images import BuiltImage, load_images, save_images
+from generator.lock.fetch import fetch_project
+from generator.render.pipeline import render
+from generator.validate.project import replace_spec_lists
+from generator.validate.runner import get_runner
 from tests.integration.conftest import REPO, copy_example, need, run_gen
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -267,7 +267,7 @@ def test_copying_files_in_leaves_no_temp_files(example_images: dict[str, BuiltIm
                                                engine: str) -> None:
     """podman 4.3 spools a `cp -` stream into $TMPDIR and never deletes it (podman #19496):
     validate copies tests in several times per task, so that would fill /var/tmp."""
-    from generator.runner import ContainerSpec
+    from generator.validate.runner import ContainerSpec
 
     _engine(engine)
     spool = tmp_path / "tmpdir"

@@ -1,0 +1,156 @@
+"""The one place gen runs external programs (engines, skopeo, mmdebstrap, apt, git, uv).
+
+Every call goes through `run()`: a missing program or a failure becomes a ToolError whose one
+line names the program, what it was doing and the tail of its stderr.
+
+A program's warnings (buildah's and skopeo's `level=warning` / `WARN[0000]` lines, such as
+the CNI config warnings, docker's `WARNING:` lines) are not errors: they are kept out of every
+error message (`tail`, `split_warnings`) and logged to the `gen` logger, which `gen -v` prints.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from generator.core.errors import ToolError
+
+__all__ = ["LOG", "Result", "failure_detail", "is_warning", "log_warnings", "run", "spawn",
+           "split_warnings", "tail", "which"]
+
+Result = subprocess.CompletedProcess
+LOG = logging.getLogger("gen")  # detail for `-v` (cli.main shows it; silent otherwise)
+
+# A line that is a program's log message below error level, in the formats the container
+# tools print: logrus key=value (`time="..." level=warning msg="..."`), logrus on a terminal
+# (`WARN[0000] ...`), docker/buildkit (`WARNING: ...`, `1 warning found ...`).
+_WARNING_RE = re.compile(
+    r'\s*(?:time="[^"]*"\s+)?level="?(?:warning|warn|info|debug|trace)\b'
+    r"|\s*(?:WARN|WARNING|INFO|DEBU|DEBUG|TRAC|TRACE)\[[^\]]*\]"
+    r"|\s*WARNING:\s"
+    r"|\s*\d+ warnings? found\b")
+
+
+def is_warning(line: str) -> bool:
+    """Is this line of a program's stderr a warning (or info/debug message), not an error?"""
+    return _WARNING_RE.match(line) is not None
+
+
+def split_warnings(text: str | bytes | None) -> tuple[list[str], list[str]]:
+    """(the other non-blank lines, the warning lines) of a program's output, in order."""
+    if text is None:
+        return [], []
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    kept: list[str] = []
+    warnings: list[str] = []
+    for ln in text.splitlines():
+        if ln.strip():
+            (warnings if is_warning(ln) else kept).append(ln.rstrip())
+    return kept, warnings
+
+
+def log_warnings(program: str, text: str | bytes | None) -> None:
+    """Log a program's warning lines (shown by `gen -v`)."""
+    if not LOG.isEnabledFor(logging.INFO):
+        return
+    for ln in split_warnings(text)[1]:
+        LOG.info("%s: %s", program, ln.strip())
+
+
+def which(program: str, *, fix: str | None = None) -> str:
+    """Absolute path of `program`, or a ToolError naming how to get it."""
+    found = shutil.which(program)
+    if found is None:
+        raise ToolError(f"'{program}' is not installed or not on PATH",
+                        hint=fix or "run `gen infra install`")
+    return found
+
+
+def tail(text: str | bytes | None, lines: int = 6) -> str:
+    """The last `lines` non-blank lines of a program's output that are not warnings
+    (split_warnings), joined with ' | '."""
+    got = split_warnings(text)[0]
+    return " | ".join(ln.strip() for ln in got[-lines:])
+
+
+def failure_detail(program: str, stderr: str | bytes | None,
+                   stdout: str | bytes | None = None, lines: int = 6) -> str:
+    """What a failed program's error message says of its output: the tail of its stderr
+    without the warnings (else of its stdout); its warnings are logged for `-v`."""
+    log_warnings(program, stderr)
+    got = tail(stderr, lines) or tail(stdout, lines)
+    if got:
+        return got
+    if split_warnings(stderr)[1]:
+        return "no error message, only warnings (shown with -v)"
+    return "no output"
+
+
+def run(
+    cmd: Sequence[str | os.PathLike[str]],
+    *,
+    what: str,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    input: bytes | None = None,
+    timeout: float | None = None,
+    check: bool = True,
+    capture: bool = True,
+    text: bool = True,
+    stdout: int | None = None,
+    fix: str | None = None,
+) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    """Run `cmd`; `what` says what it is for ("push the base image"), used in errors."""
+    argv = [os.fspath(c) for c in cmd]
+    if "/" not in argv[0]:
+        argv[0] = which(argv[0])
+    full_env = dict(os.environ if env is None else env)
+    if extra_env:
+        full_env.update(extra_env)
+    try:
+        result = subprocess.run(
+            argv, cwd=cwd, env=full_env, input=input, timeout=timeout, check=False,
+            stdout=stdout if stdout is not None else (subprocess.PIPE if capture else None),
+            stderr=subprocess.PIPE if capture else None,
+            text=text if input is None else False,
+        )
+    except FileNotFoundError as exc:
+        raise ToolError(f"cannot {what}: '{argv[0]}' not found", hint=fix
+                        or "run `gen infra install`") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ToolError(f"cannot {what}: {Path(argv[0]).name} timed out after {timeout:.0f}s",
+                        hint=fix) from exc
+    name = Path(argv[0]).name
+    if check and result.returncode != 0:
+        detail = failure_detail(name, result.stderr, result.stdout)
+        raise ToolError(f"cannot {what}: `{Path(argv[0]).name} {' '.join(argv[1:3])}...` exited "
+                        f"{result.returncode}: {detail}", hint=fix)
+    if capture:
+        log_warnings(name, result.stderr)
+    return result
+
+
+def spawn(cmd: Sequence[str | os.PathLike[str]], *, what: str, log: Path,
+          fix: str | None = None) -> int:
+    """Start a daemon that outlives gen: its own session, stdin from /dev/null, stdout and
+    stderr appended to `log`. Returns its PID (the caller records it to stop it by PID)."""
+    argv = [os.fspath(c) for c in cmd]
+    if "/" not in argv[0]:
+        argv[0] = which(argv[0], fix=fix)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        try:
+            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                     start_new_session=True, close_fds=True)
+        except OSError as exc:
+            raise ToolError(f"cannot {what}: {exc}", hint=fix) from exc
+    child.returncode = 0  # not waited for here: keep Popen's destructor quiet
+    return child.pid
+
