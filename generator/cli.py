@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from generator import __version__
-from generator.core.errors import EXIT_USAGE, GenError, ToolError
+from generator.core.errors import EXIT_INTERRUPTED, EXIT_USAGE, GenError, ToolError
 from generator.core.fsutil import BUSY_LOCK, ProjectBusy, project_lock
 from generator.core.report import Report
 
@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("gen: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
     report.emit(sys.stdout, as_json=bool(getattr(args, "json", False)))
     return report.exit_code
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from generator.core import state
 from generator.core.errors import UsageError
 from generator.core.fsutil import atomic_write
 from generator.core.report import Report
@@ -30,7 +31,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> Report:
-    out = Path(args.out) if args.out else Path(args.project) / ".gen" / "keys"
+    out = Path(args.out) if args.out else Path(args.project) / state.KEYS
     priv_path, pub_path = out / "release.key", out / "release.pub"
     if priv_path.exists() and not args.force:
         raise UsageError(f"{priv_path} already exists",

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from generator.core import state
+
 __all__ = ["Store", "default_store", "sha256_file"]
 
 CHUNK = 1 << 20
@@ -84,4 +86,4 @@ class Store:
 
 def default_store(project: Path) -> Store:
     env = os.environ.get("GEN_CAS")
-    return Store(Path(env) if env else project / ".gen" / "cas")
+    return Store(Path(env) if env else project / state.CAS)

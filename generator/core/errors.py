@@ -10,11 +10,13 @@ Every error carries a one-line message that names the file, the field and the fi
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
     "EXIT_CHECK_FAILED",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
     "CheckFailed",
@@ -30,6 +32,7 @@ __all__ = [
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, as a shell reports a command ended by Ctrl-C
 
 
 def printable(text: str) -> str:

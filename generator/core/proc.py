@@ -72,11 +72,21 @@ def which(program: str, *, fix: str | None = None) -> str:
     return found
 
 
-def tail(text: str | bytes | None, lines: int = 6) -> str:
-    """The last `lines` non-blank lines of a program's output that are not warnings
-    (split_warnings), joined with ' | '."""
-    got = split_warnings(text)[0]
-    return " | ".join(ln.strip() for ln in got[-lines:])
+def tail(text: str | bytes | None, lines: int = 6, *, sep: str = " | ",
+         warnings: bool = False) -> str:
+    """The last `lines` non-blank lines of a program's output, joined with `sep` (one line for an
+    error message by default). Its warning lines (split_warnings) are left out unless
+    `warnings`: a test's own output keeps them, they are what it printed."""
+    kept = split_warnings(text)[0]
+    if warnings:
+        kept = [ln for ln in _text(text).splitlines() if ln.strip()]
+    return sep.join((ln.strip() if sep == " | " else ln.rstrip()) for ln in kept[-lines:])
+
+
+def _text(text: str | bytes | None) -> str:
+    if text is None:
+        return ""
+    return text.decode("utf-8", "replace") if isinstance(text, bytes) else text
 
 
 def failure_detail(program: str, stderr: str | bytes | None,

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.core import proc
+from generator.core import state as state_paths
 from generator.core.cas import default_store
 from generator.core.errors import UsageError
 from generator.core.fsutil import atomic_write
@@ -176,7 +177,7 @@ def build_base(project: Path, *, ref: str | None = None, suite: str = "bookworm"
                     closure=lock.closure() if lock else "",
                     **({"mirror": decl.mirror, "security_mirror": decl.security_mirror}
                        if decl else {}))
-    state = state_dir or project / ".gen" / "base"
+    state = state_dir or project / state_paths.BASE
     state.mkdir(parents=True, exist_ok=True)
     record_file = state / f"{spec.key()}.json"
     store = default_store(project)

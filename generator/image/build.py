@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.core import state as state_paths
 from generator.core.cas import Store, default_store, sha256_file
 from generator.core.errors import InputError, ToolError
 from generator.core.fsutil import atomic_write
@@ -56,8 +57,8 @@ __all__ = ["BuildOutcome", "Conditions", "base_refs", "build_project", "build_ta
            "cache_record_path", "cache_tag", "input_key", "require_base", "stage_context",
            "task_key"]
 
-CACHE_DIR = Path(".gen") / "build" / "cache"
-OCI_DIR = Path(".gen") / "build" / "oci"
+CACHE_DIR = state_paths.BUILD_CACHE
+OCI_DIR = state_paths.BUILD_OCI
 
 
 @dataclass(frozen=True)
@@ -390,7 +391,7 @@ def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
     store = store or default_store(root)
     locks = read_lockset(root)
     names = artifact_names(root)
-    state = root / ".gen" / "build"
+    state = root / state_paths.BUILD
     state.mkdir(parents=True, exist_ok=True)
     engine = get_engine(engine_name or project.config.engine, state)
     engine_id = engine.version()

@@ -31,22 +31,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.core import state
 from generator.core.cas import default_store
 from generator.core.errors import GenError, InputError, ToolError, UsageError
 from generator.core.fsutil import mount_points
-from generator.image.build import CACHE_DIR, OCI_DIR
 from generator.image.engines import Buildah
-from generator.image.images import IMAGES_FILE, load_images
-from generator.image.verify import REPORT_FILE as VERIFY_REPORT
-from generator.image.verify import TEMP_PREFIX as VERIFY_TEMP_PREFIX
+from generator.image.images import load_images
 from generator.lock.lockfiles import read_lockset
-from generator.render.pipeline import STAGING
 
 __all__ = ["GcResult", "Removal", "collect_garbage"]
 
-BUILD = OCI_DIR.parent  # .gen/build
-VERIFY = VERIFY_REPORT.parent  # .gen/verify
-BASE = Path(".gen") / "base"
+BUILD, VERIFY, BASE = state.BUILD, state.VERIFY, state.BASE
 # temp dirs and files gen's commands create under .gen/build (see build, engines, base)
 _BUILD_TEMP_PREFIXES = ("build-", "pull-", "buildah-", ".layout-", ".export-", ".norm-")
 _TMP_MARK = ".gen-tmp-"
@@ -166,7 +161,7 @@ def _kept_layouts(project: Path) -> tuple[set[str], set[str]]:
         images = load_images(project)
     except InputError as exc:
         raise InputError(f"cannot tell which images are current: {exc.message}",
-                         file=IMAGES_FILE.as_posix(), hint="rebuild it with `gen build`, or "
+                         file=state.IMAGES.as_posix(), hint="rebuild it with `gen build`, or "
                          "delete .gen/build to start over") from exc
     layouts = {Path(i.layout).as_posix() for i in images.values() if i.layout}
     keys = {i.key.split(":", 1)[1] for i in images.values() if i.key}
@@ -191,14 +186,14 @@ def collect_garbage(project: Path, *, dry_run: bool = False, store: bool = False
     build = project / BUILD
     layouts, keys = _kept_layouts(project)
     kept_layouts = 0
-    for d in _listdir(project / OCI_DIR):
+    for d in _listdir(project / state.BUILD_OCI):
         if d.name.startswith(".") or _TMP_MARK in d.name:
             plan.add("leftover", d)
-        elif (OCI_DIR / d.name).as_posix() in layouts:
+        elif (state.BUILD_OCI / d.name).as_posix() in layouts:
             kept_layouts += 1
         else:
             plan.add("image layout", d)
-    for f in _listdir(project / CACHE_DIR):
+    for f in _listdir(project / state.BUILD_CACHE):
         if f.suffix == ".json" and f.stem in keys:
             continue
         plan.add("leftover" if _TMP_MARK in f.name else "cache record", f)
@@ -206,10 +201,11 @@ def collect_garbage(project: Path, *, dry_run: bool = False, store: bool = False
         if d.name.startswith(_BUILD_TEMP_PREFIXES) or _TMP_MARK in d.name:
             plan.add("leftover", d)
     for d in _listdir(project / VERIFY):
-        if d.name.startswith(VERIFY_TEMP_PREFIX):
+        if d.name.startswith(state.VERIFY_TEMP_PREFIX):
             plan.add("leftover", d)
     # render's staging dirs: inside an existing dataset/, or beside a first one
-    for staging in (project / "dataset" / STAGING, project / f".dataset{STAGING}"):
+    staged = state.RENDER_STAGING
+    for staging in (project / "dataset" / staged, project / f".dataset{staged}"):
         if staging.exists():
             plan.add("leftover", staging)
     result = GcResult(dry_run=dry_run, kept={"image layouts": kept_layouts})
@@ -271,7 +267,7 @@ def _engine_garbage(project: Path, result: GcResult, dry_run: bool) -> list[Remo
 
 def _store_garbage(project: Path, plan: _Plan, layouts: set[str], result: GcResult) -> None:
     cas = default_store(project)
-    own = project / ".gen" / "cas"
+    own = project / state.CAS
     if cas.root.resolve() != own.resolve():
         raise UsageError(f"the store {cas.root} is not this project's own (GEN_CAS points "
                          "there, so other projects may share it): gen gc --store only prunes "

@@ -25,12 +25,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from generator.core import state
 from generator.core.errors import InputError
 from generator.core.fsutil import atomic_write
 
 __all__ = ["IMAGES_FILE", "BuiltImage", "load_images", "parse_images", "save_images"]
 
-IMAGES_FILE = Path(".gen") / "build" / "images.json"
+IMAGES_FILE = state.IMAGES
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.core import proc
+from generator.core import state as state_paths
 from generator.core.errors import ToolError
 from generator.core.fsutil import mount_points
 from generator.image.engines import DOCKER_CLI
@@ -140,7 +141,7 @@ class Infra:
                  registry: str | None = None, bridge: str | None = None,
                  bridge_cidr: str | None = None) -> None:
         env = os.environ
-        self.state = Path(state or env.get("GEN_INFRA") or project / ".gen" / "infra").absolute()
+        self.state = Path(state or env.get("GEN_INFRA") or project / state_paths.INFRA).absolute()
         self.registry = registry or env.get("GEN_REGISTRY") or "127.0.0.1:5000"
         self.bridge = bridge or env.get("GEN_BRIDGE") or "gen0"
         self.bridge_cidr = bridge_cidr or env.get("GEN_BRIDGE_CIDR") or "10.239.0.1/24"

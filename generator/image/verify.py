@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.core import state as state_paths
 from generator.core.cas import Store, default_store
 from generator.core.errors import ToolError
 from generator.core.fsutil import atomic_write
@@ -45,8 +46,8 @@ from generator.spec.project import Project, Task, load_project, select_tasks
 
 __all__ = ["CONDITIONS_A", "CONDITIONS_B", "TaskVerdict", "VerifyResult", "verify_project"]
 
-REPORT_FILE = Path(".gen") / "verify" / "report.json"
-TEMP_PREFIX = ".tmp-"  # the two builds' work dirs in .gen/verify (gen gc removes leftovers)
+REPORT_FILE = state_paths.VERIFY_REPORT
+TEMP_PREFIX = state_paths.VERIFY_TEMP_PREFIX
 CONDITIONS_A = Conditions(reverse_order=False, umask=0o022,
                           env={"TZ": "UTC", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"},
                           isolated=True)
@@ -165,10 +166,10 @@ def verify_project(project_dir: Path, *, only: Sequence[str] | None = None,
     store = store or default_store(root)
     locks = read_lockset(root)
     names = artifact_names(root)
-    state = root / ".gen" / "verify"
+    state = root / state_paths.VERIFY
     state.mkdir(parents=True, exist_ok=True)
-    engine_a = get_engine(engine_name or project.config.engine, root / ".gen" / "build")
-    engine_b = _other_engine(engine_a.name, root / ".gen" / "build") if cross_engine \
+    engine_a = get_engine(engine_name or project.config.engine, root / state_paths.BUILD)
+    engine_b = _other_engine(engine_a.name, root / state_paths.BUILD) if cross_engine \
         else engine_a
     id_a, id_b = engine_a.version(), engine_b.version()
     images = load_images(root)

@@ -161,7 +161,7 @@ class AptResolver:
         result = proc.run(["apt-get", *opts, *args], what=what, env=env, timeout=timeout,
                           check=False)
         if result.returncode != 0:
-            tail = " | ".join((result.stderr or result.stdout or "").strip().splitlines()[-4:])
+            tail = proc.failure_detail("apt-get", result.stderr, result.stdout, lines=4)
             raise ToolError(f"{what}: apt-get exited {result.returncode}: {tail}",
                             hint="check the package names and that deb.debian.org is reachable")
         return str(result.stdout)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.core import state
 from generator.core.cas import Store, default_store
 from generator.core.errors import InputError, ToolError
 from generator.core.fsutil import atomic_write
@@ -37,7 +38,7 @@ __all__ = ["ARTIFACT_TYPE", "INDEX_FILE", "LAYER_TYPES", "CacheStatus", "PushRes
            "cache_repository", "index_manifest", "index_tag", "push", "read_index",
            "recorded_index", "status", "upload_artifacts"]
 
-INDEX_FILE = Path(".gen") / "cache" / "artifacts.json"
+INDEX_FILE = state.ARTIFACT_INDEX
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 ARTIFACT_TYPE = "application/vnd.gen.artifacts.v1"
 EMPTY_TYPE = "application/vnd.oci.empty.v1+json"

@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.core import state
 from generator.core.cas import Store, default_store
 from generator.core.errors import CheckFailed, LockError
 from generator.core.fsutil import atomic_write
@@ -61,7 +62,7 @@ SOURCE_KINDS = ("mirror", "snapshot", "cache")
 # what a 404/410 means, per kind of source
 _GONE = {"mirror": "gone from the mirror", "snapshot": "not in the snapshot archive",
          "cache": "not in the artifact cache"}
-NAMES_FILE = Path(".gen") / "fetch" / "names.json"
+NAMES_FILE = state.FETCH_NAMES
 
 
 @dataclass(frozen=True)

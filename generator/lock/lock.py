@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from generator.core import proc
+from generator.core import proc, state
 from generator.core.cas import Store, default_store
 from generator.core.errors import LockError, ToolError
 from generator.core.fsutil import atomic_write
@@ -224,8 +224,8 @@ def compile_python(requirements: Sequence[str], platform: str, *, input_: str, c
         result = proc.run(cmd, what=f"resolve Python requirements ({file})",
                           env=_isolated_env(cache), check=False, timeout=900)
         if result.returncode != 0:
-            tail = " | ".join(str(result.stderr).strip().splitlines()[-3:])
-            raise ToolError(f"{file}: uv pip compile failed: {tail}",
+            raise ToolError(f"{file}: uv pip compile failed: "
+                            f"{proc.failure_detail('uv', result.stderr, lines=3)}",
                             hint="check the requirement names/versions in environment.python "
                             "and that PyPI is reachable")
         compiled = (Path(tmp) / "out.txt").read_text()
@@ -373,7 +373,7 @@ def _lock_bases(project: Project, update: bool, result: LockResult,
             result.kept.append(rel)
             continue
         say(f"lock base {decl.ref}")
-        lock = resolve_base_lock(decl, platform, project.root / ".gen" / "apt", file=rel)
+        lock = resolve_base_lock(decl, platform, project.root / state.APT, file=rel)
         if have is not None and have[0].input == want and \
                 set(have[0].packages) == set(lock.packages):
             result.kept.append(rel)
@@ -444,7 +444,7 @@ def lock_project(project_dir: Path, *, update: bool = False, check: bool = False
     say = progress or (lambda _msg: None)
     root = project.root
     store = store or default_store(root)
-    gen_dir = root / ".gen"
+    gen_dir = root / state.STATE
     snapshot = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")  # of task apt locks made now
     _lock_bases(project, update, result, say)
     pins = _pin_images(project, update, result)

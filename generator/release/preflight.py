@@ -26,17 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.core import state
 from generator.core.cas import default_store
 from generator.core.errors import GenError, UsageError
 from generator.image.build import cache_record_path, task_key, vendored_files
 from generator.image.images import load_images
-from generator.image.verify import REPORT_FILE as VERIFY_REPORT
 from generator.lock.fetch import artifact_names
 from generator.lock.lock import stale_locks
 from generator.lock.lockfiles import DIGEST_RE, read_lockset
 from generator.render.pipeline import render
 from generator.spec.project import load_project
-from generator.validate.project import REPORT_FILE as VALIDATE_REPORT
 
 __all__ = ["CHECKS", "Preflight", "preflight"]
 
@@ -160,8 +159,8 @@ def preflight(project_dir: Path, *, allow: Iterable[str] = ()) -> Preflight:
                 result.notes.append(f"task '{t}': its image was pulled from the registry "
                                     f"cache ({rec['pulled_from']}) and, with verify waived, "
                                     "not rebuilt anywhere this release can show")
-    for kind, rel, word in (("validate", VALIDATE_REPORT.as_posix(), "validated"),
-                            ("verify", VERIFY_REPORT.as_posix(), "verified")):
+    for kind, rel, word in (("validate", state.VALIDATE_REPORT.as_posix(), "validated"),
+                            ("verify", state.VERIFY_REPORT.as_posix(), "verified")):
         if kind not in todo:
             continue
         rep = _report(root, rel, kind if kind == "validate" else "verify-reproducible")

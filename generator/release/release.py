@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.core import state
 from generator.core.errors import CheckFailed, InputError, UsageError
 from generator.core.fsutil import write_new
 from generator.image.images import load_images
-from generator.image.verify import REPORT_FILE as VERIFY_REPORT
 from generator.release.manifest import (
     BUILD_TYPE,
     MANIFEST_NAME,
@@ -57,7 +57,6 @@ from generator.release.sign import (
     verify_bundle,
 )
 from generator.spec.project import load_dataset_config
-from generator.validate.project import REPORT_FILE as VALIDATE_REPORT
 
 __all__ = [
     "BUNDLE_NAME",
@@ -73,7 +72,7 @@ __all__ = [
 
 BUNDLE_NAME = f"{MANIFEST_NAME}.sigstore.json"
 # kind -> where the stage leaves its report in the project
-REPORTS = {"validate": VALIDATE_REPORT, "verify": VERIFY_REPORT}
+REPORTS = {"validate": state.VALIDATE_REPORT, "verify": state.VERIFY_REPORT}
 
 
 @dataclass

@@ -30,22 +30,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.core import state
 from generator.core.errors import CheckFailed, InputError, UsageError
 from generator.core.fsutil import atomic_write
-from generator.image.build import OCI_DIR, cache_record_path
-from generator.image.images import IMAGES_FILE, BuiltImage, parse_images, save_images
-from generator.image.verify import REPORT_FILE as VERIFY_REPORT
-from generator.lock.fetch import NAMES_FILE, artifact_names, save_names
+from generator.image.build import cache_record_path
+from generator.image.images import BuiltImage, parse_images, save_images
+from generator.lock.fetch import artifact_names, save_names
 from generator.lock.lockfiles import DIGEST_RE
 from generator.spec.project import discover_tasks
-from generator.validate.project import REPORT_FILE as VALIDATE_REPORT
 
 __all__ = ["MergeResult", "Shard", "merge_shards", "parse_shard", "shard_tasks"]
 
 _SHARD_RE = re.compile(r"([0-9]+)/([0-9]+)\Z")
 # where each stage leaves its report, relative to `.gen/`
-REPORTS = {"validate": VALIDATE_REPORT.relative_to(".gen"),
-           "verify": VERIFY_REPORT.relative_to(".gen")}
+REPORTS = {"validate": state.VALIDATE_REPORT.relative_to(state.STATE),
+           "verify": state.VERIFY_REPORT.relative_to(state.STATE)}
 # what must be the same in every shard's report for the merged one to mean anything
 SAME = {"validate": ("engine", "runs", "seed", "env", "network", "derive"),
         "verify": ("conditions",)}
@@ -94,8 +93,8 @@ class MergeResult:
 
 def _gen_dir(shard: Path) -> Path:
     """A shard job's `.gen/`, given it or the project dir holding it."""
-    if (shard / IMAGES_FILE).is_file():
-        return shard / ".gen"
+    if (shard / state.IMAGES).is_file():
+        return shard / state.STATE
     if (shard / "build" / "images.json").is_file():
         return shard
     raise InputError(f"{shard} holds no build/images.json", file=str(shard),
@@ -155,7 +154,7 @@ def _own_layout(layout: str) -> bool:
     a path is copied from a shard into the project: another (absolute, or with '..') could
     lead the copy out of both."""
     rel = Path(layout)
-    return rel.parent == OCI_DIR and rel.name not in ("", ".", "..")
+    return rel.parent == state.BUILD_OCI and rel.name not in ("", ".", "..")
 
 
 def _copy_cache_record(gens: Sequence[Path], project: Path, image: BuiltImage) -> int:
@@ -167,7 +166,7 @@ def _copy_cache_record(gens: Sequence[Path], project: Path, image: BuiltImage) -
     rel = cache_record_path(image.key)
     dest = project / rel
     for gen in gens:
-        src = gen / rel.relative_to(".gen")
+        src = gen / rel.relative_to(state.STATE)
         try:
             data = src.read_bytes()
             rec = json.loads(data)
@@ -215,18 +214,18 @@ def merge_shards(project: Path, shards: Sequence[Path]) -> MergeResult:
                 continue
             if image.layout and not _own_layout(image.layout):
                 problems.append(f"{path}: task {task}'s layout '{image.layout}' is not a "
-                                f"directory of {OCI_DIR.as_posix()}/ (a hand-edited record? "
-                                "run `gen build` in that shard again)")
+                                f"directory of {state.BUILD_OCI.as_posix()}/ "
+                                "(a hand-edited record? run `gen build` in that shard again)")
                 continue
             images.setdefault(task, image)
             built_by.setdefault(task, path)
             gens_of.setdefault(task, []).append(gen)
             if image.layout and task not in layout_src:
-                layout_src[task] = gen / Path(image.layout).relative_to(".gen")
+                layout_src[task] = gen / Path(image.layout).relative_to(state.STATE)
         for kind, rel in REPORTS.items():
             if (gen / rel).is_file():
                 reports[kind].append((gen / rel, _read_json(gen / rel)))
-        shard_names = gen / NAMES_FILE.relative_to(".gen")
+        shard_names = gen / state.FETCH_NAMES.relative_to(state.STATE)
         if shard_names.is_file():
             for hexd, name in _read_json(shard_names).items():
                 names.setdefault(str(hexd), str(name))
@@ -270,7 +269,7 @@ def merge_shards(project: Path, shards: Sequence[Path]) -> MergeResult:
     if names:
         save_names(project, names)
     for kind, merged in merged_reports.items():
-        atomic_write(project / ".gen" / REPORTS[kind],
+        atomic_write(project / state.STATE / REPORTS[kind],
                      (json.dumps(merged, indent=2, sort_keys=True) + "\n").encode())
         result.reports[kind] = len(merged["tasks"])
     result.images = len(images)

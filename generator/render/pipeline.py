@@ -34,6 +34,7 @@ from typing import Any
 import jinja2
 
 from generator import __version__
+from generator.core import state, yamltext
 from generator.core.errors import InputError, LintError, LockError, SpecError
 from generator.core.fsutil import (
     DIR_MODE,
@@ -58,12 +59,12 @@ from generator.lock.lockfiles import (
 )
 from generator.spec.project import (
     SPEC_FILE,
-    TASK_ID_RE,
     DatasetConfig,
     SweTask,
     Task,
     TaskFiles,
     TerminalTask,
+    discover_tasks,
     load_dataset_config,
     load_task,
     rel_path,
@@ -109,44 +110,6 @@ OUTPUTS: dict[str, tuple[tuple[str, str, int], ...]] = {
 # --------------------------------------------------------------------------------------
 # Jinja environment: one factory, strict
 # --------------------------------------------------------------------------------------
-
-
-_json_str: Callable[[str], str] = json.encoder.encode_basestring
-_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
-
-
-def _yaml_str(value: Any) -> str:
-    """A YAML double-quoted scalar (JSON syntax is valid YAML) that round-trips exactly.
-
-    `json.dumps(value, ensure_ascii=False)` without building a JSONEncoder per call.
-    """
-    text = _json_str(str(value))
-    if _YAML_UNSAFE.search(text) is None:
-        return text
-    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
-def _yaml_flow(values: Iterable[Any]) -> str:
-    return "[" + ", ".join(_yaml_str(v) for v in values) + "]"
-
-
-_BLOCK_SAFE = re.compile(
-    r"^[^\t\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]*\Z")
-
-
-def _yaml_block(text: str, indent: int = 2) -> str:
-    """A YAML literal block scalar for `text` (exact round-trip), or a quoted string."""
-    if not text or not _BLOCK_SAFE.match(text) or text[0] in " \n" or text.strip() != text.rstrip():
-        return _yaml_str(text)
-    if " \n" in text or text.endswith(" "):  # a line with trailing spaces
-        return _yaml_str(text)
-    stripped = text.rstrip("\n")
-    trailing = len(text) - len(stripped)
-    chomp = {0: "-", 1: ""}.get(trailing, "+")
-    pad = " " * indent
-    body = "\n".join(pad + line if line else "" for line in stripped.split("\n"))
-    extra = "\n" * max(trailing - 1, 0) if chomp == "+" else ""
-    return f"|{chomp}\n{body}{extra}"
 
 
 def _docker_quote(value: str) -> str:
@@ -233,9 +196,9 @@ def make_environment(search_path: Sequence[Path]) -> jinja2.Environment:
         auto_reload=False,
         cache_size=-1,
     )
-    env.filters["yaml_str"] = _yaml_str
-    env.filters["yaml_flow"] = _yaml_flow
-    env.filters["yaml_block"] = _yaml_block
+    env.filters["yaml_str"] = yamltext.quoted
+    env.filters["yaml_flow"] = yamltext.flow
+    env.filters["yaml_block"] = yamltext.block
     env.filters["shquote"] = shlex.quote
     env.filters["docker_quote"] = _docker_quote
     env.globals["heredoc"] = heredoc_delimiter
@@ -1012,40 +975,6 @@ def _run_tasks(job: _Job, dirs: list[Path], *, jobs: int | None,
     return outcomes
 
 
-def _task_names(project: Path, only: Sequence[str] | None) -> list[str]:
-    """The task directory names under tasks/, sorted; bad ids and unknown --task refused.
-
-    Whether each has a spec file is checked when it is rendered (a fresh cache entry proves
-    it for the others).
-    """
-    root = project / "tasks"
-    if not root.is_dir():
-        raise SpecError("no tasks/ directory", file="tasks/",
-                        hint="create tasks/<id>/task.spec.yaml, or start a new project "
-                        "with `gen init --project DIR`")
-    with os.scandir(root) as it:
-        names = sorted(e.name for e in it if e.is_dir())
-    for name in names:
-        if not TASK_ID_RE.match(name):
-            raise SpecError(f"bad task id '{name}': must match {TASK_ID_RE.pattern} (Docker "
-                            "Compose project names are lowercase)", file=f"tasks/{name}",
-                            field="<task id>", hint="rename the directory to lowercase "
-                            "letters, digits, '.', '_' and '-'")
-    if only:
-        known = set(names)
-        bad = [t for t in only if t not in known]
-        if bad:
-            raise SpecError(f"no task '{bad[0]}'", file="tasks/",
-                            hint=f"choose from: {', '.join(names) or '(none)'}")
-        chosen = set(only)
-        names = [n for n in names if n in chosen]
-    return names
-
-
-def _select_dirs(project: Path, only: Sequence[str] | None) -> list[Path]:
-    return [project / "tasks" / n for n in _task_names(project, only)]
-
-
 _FRESH: tuple[_Cache, list[str], str, str, str] | None = None
 FORK_CHECK_MIN = 2000  # below this, forking costs more than the stats it spreads
 
@@ -1084,7 +1013,7 @@ def plan_render(project: Path, *, only: Sequence[str] | None = None, jobs: int |
                 progress: Callable[[int], None] | None = None) -> RenderPlan:
     """Render every task in memory (no output dir involved). Raises on the first bad input."""
     project = project.resolve()
-    dirs = _select_dirs(project, only)
+    dirs = discover_tasks(project, only, check_specs=False)
     job = _Job(os.fspath(project), os.fspath(project / "dataset"), None, True, False)
     outcomes = _run_tasks(job, dirs, jobs=jobs, progress=progress)
     plan = RenderPlan(tasks=[d.name for d in dirs])
@@ -1112,7 +1041,7 @@ def _existing_files(out_dir: Path, task_ids: Iterable[str] | None) -> set[str]:
     return found
 
 
-STAGING = ".gen-staging"
+STAGING = state.RENDER_STAGING
 
 
 def _staging_dir(out_dir: Path) -> tuple[Path, bool]:
@@ -1215,7 +1144,7 @@ def _render(project: Path, out_dir: Path | None, *, check: bool,
     out = (out_dir or project / "dataset").resolve()
     config = load_dataset_config(project)
     templates = TemplateSet(project / config.templates)
-    names = _task_names(project, only)
+    names = [d.name for d in discover_tasks(project, only, check_specs=False)]
     cache = _Cache(project, _global_key(project, templates, out),
                    use_cache and not check and only is None)
     out_s = os.fspath(out)

@@ -1066,13 +1066,41 @@ def load_task(task_dir: Path, defaults: Defaults, root: Path | None = None,
     return parse_task(task_dir, data, ctx, defaults, listing)
 
 
-def discover_tasks(project: Path) -> list[Path]:
+def discover_tasks(project: Path, only: Sequence[str] | None = None, *,
+                   check_specs: bool = True) -> list[Path]:
+    """The project's task directories, tasks/<id>/, sorted: the one listing every command uses.
+
+    Refused, each in one line naming the directory and the fix: no tasks/ directory, a task id
+    Docker Compose would not take, a directory without a spec (unless `check_specs` is False:
+    render checks that when it loads the task, as a fresh cache entry proves it for the
+    others), and an `only` naming no task.
+    """
     tasks_root = project / "tasks"
     if not tasks_root.is_dir():
-        return []
-    root = os.fspath(tasks_root)
-    names = sorted(e.name for e in os.scandir(root)
-                   if e.is_dir() and os.path.isfile(os.path.join(root, e.name, SPEC_FILE)))
+        raise SpecError("no tasks/ directory", file="tasks/",
+                        hint="create tasks/<id>/task.spec.yaml, or start a new project "
+                        "with `gen init --project DIR`")
+    with os.scandir(tasks_root) as it:
+        names = sorted(e.name for e in it if e.is_dir())
+    for name in names:
+        if not TASK_ID_RE.match(name):
+            raise SpecError(f"bad task id '{name}': must match {TASK_ID_RE.pattern} (Docker "
+                            "Compose project names are lowercase)", file=f"tasks/{name}",
+                            field="<task id>", hint="rename the directory to lowercase "
+                            "letters, digits, '.', '_' and '-'")
+    if only:
+        known = set(names)
+        bad = [t for t in only if t not in known]
+        if bad:
+            raise SpecError(f"no task '{bad[0]}'", file="tasks/",
+                            hint=f"choose from: {', '.join(names) or '(none)'}")
+        chosen = set(only)
+        names = [n for n in names if n in chosen]
+    if check_specs:
+        for name in names:
+            if not (tasks_root / name / SPEC_FILE).is_file():
+                raise SpecError(f"task directory has no {SPEC_FILE}", file=f"tasks/{name}",
+                                hint=f"add tasks/{name}/{SPEC_FILE} or remove the directory")
     return [tasks_root / n for n in names]
 
 
@@ -1082,20 +1110,7 @@ def load_project(project: Path, *, only: Sequence[str] | None = None,
     project = project.resolve()
     config = load_dataset_config(project)
     load = loader or load_task
-    dirs = discover_tasks(project)
-    stray = [p for p in sorted((project / "tasks").glob("*")) if p.is_dir()
-             and not (p / SPEC_FILE).is_file()] if (project / "tasks").is_dir() else []
-    if stray:
-        shown = rel_path(stray[0], project)
-        raise SpecError(f"task directory has no {SPEC_FILE}", file=shown,
-                        hint=f"add {shown}/{SPEC_FILE} or remove the directory")
-    if only:
-        known = {p.name for p in dirs}
-        for name in only:
-            if name not in known:
-                raise SpecError(f"no task '{name}'", file="tasks/",
-                                hint=f"choose one of: {', '.join(sorted(known)) or '(none)'}")
-        dirs = [p for p in dirs if p.name in set(only)]
+    dirs = discover_tasks(project, only)
     tasks = tuple(load(d, config.defaults, project) for d in dirs)
     return Project(config=config, tasks=tasks)
 

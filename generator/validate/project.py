@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from generator.core import proc, state, yamltext
 from generator.core.errors import InputError, ToolError
 from generator.core.fsutil import atomic_write, walk_files
 from generator.image.images import BuiltImage, load_images
@@ -66,7 +67,7 @@ __all__ = [
     "validate_project",
 ]
 
-REPORT_FILE = Path(".gen") / "validate" / "report.json"
+REPORT_FILE = state.VALIDATE_REPORT
 TEST_DIR = "/tests"
 ORACLE_DIR = "/oracle"
 EVAL_SCRIPT = "/eval.sh"
@@ -337,8 +338,8 @@ SWE_STATES = (
 
 
 def _tail(text: str, n: int = 15) -> str:
-    lines = text.rstrip().splitlines()
-    return "\n".join(lines[-n:])
+    """The end of a test run's output, as it printed it (warnings kept, one line each)."""
+    return proc.tail(text, n, sep="\n", warnings=True)
 
 
 def _network_error(text: str) -> str | None:
@@ -705,14 +706,6 @@ def grade_swe(v: TaskVerdict, runs: Mapping[str, list[RunResult]], *,
 # --------------------------------------------------------------------------------------
 
 
-def _yaml_item(item: str) -> str:
-    dumped = yaml.safe_dump([item], default_flow_style=False, width=1 << 30,
-                            allow_unicode=True)
-    line = dumped.rstrip("\n")
-    assert line.startswith("- ") and "\n" not in line
-    return line[2:]
-
-
 def _top_key_nodes(text: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
     node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     if not isinstance(node, yaml.MappingNode):
@@ -725,7 +718,7 @@ def replace_spec_lists(text: str, lists: Mapping[str, Sequence[str]]) -> str:
     indentation); every other byte is kept. A missing key is appended at the end."""
     for key, items in lists.items():
         nodes = _top_key_nodes(text)
-        rendered = [_yaml_item(i) for i in items]
+        rendered = [yamltext.item(i) for i in items]
         if key not in nodes:
             block = f"{key}: []\n" if not items else \
                 f"{key}:\n" + "".join(f"  - {r}\n" for r in rendered)

@@ -144,15 +144,6 @@ def make_tar(files: Mapping[str, tuple[bytes, int]], *, mtime: int = 0) -> bytes
     return buf.getvalue()
 
 
-def _tail(text: str, n: int = 4, program: str = "engine") -> str:
-    """The end of an engine's stderr for an error message: its warnings (proc.split_warnings:
-    the CNI config ones, ...) left out, and logged for `-v`."""
-    kept, _ = proc.split_warnings(text)
-    proc.log_warnings(program, text)
-    lines = [ln.strip() for ln in kept if "CNI config" not in ln]
-    return " | ".join(lines[-n:])
-
-
 class _CliContainer:
     def __init__(self, runner: _CliRunner, cid: str) -> None:
         self.runner = runner
@@ -171,7 +162,7 @@ class _CliContainer:
                                check=False,
                                env=None if tmpdir is None else {**os.environ, "TMPDIR": tmpdir})
         if r.returncode != 0:
-            why = _tail(r.stderr.decode("utf-8", "replace"), program=self.runner.name)
+            why = proc.failure_detail(self.runner.name, r.stderr, lines=4)
             raise ToolError(f"cannot copy files into container {self.id[:12]} "
                             f"({self.runner.name} cp): {why}")
 
@@ -191,7 +182,8 @@ class _CliContainer:
         if r.returncode in (125, 126, 127) and not out and err:
             # the engine itself failed to exec (container gone, OCI runtime error)
             raise ToolError(f"{self.runner.name} exec failed in container {self.id[:12]}: "
-                            f"{_tail(err, program=self.runner.name)}", hint=self.runner.fix_hint)
+                            f"{proc.failure_detail(self.runner.name, err, lines=4)}",
+                            hint=self.runner.fix_hint)
         return ExecResult(r.returncode, out + err, time.monotonic() - t0)
 
     def kill(self) -> None:
@@ -254,7 +246,7 @@ class _CliRunner:
             if layout is not None and (layout / "index.json").is_file():
                 self._load_layout(layout, name, tag)
                 return tag
-            why = _tail(pulled.stderr, program=self.name) if pulled is not None \
+            why = proc.failure_detail(self.name, pulled.stderr, lines=4) if pulled is not None \
                 else "not in any registry"
             raise ToolError(f"cannot get image {ref} into {self.name}: {why}; and no OCI "
                             f"layout to load it from ({layout})",
@@ -281,7 +273,8 @@ class _CliRunner:
             subprocess.run([self.program, "rm", "-f", name], capture_output=True, timeout=60,
                            check=False)
             raise ToolError(f"{self.name} cannot start a container of {ref}: "
-                            f"{_tail(r.stderr, program=self.name)}", hint=self.fix_hint)
+                            f"{proc.failure_detail(self.name, r.stderr, lines=4)}",
+                            hint=self.fix_hint)
         c = _CliContainer(self, cid)
         with _LIVE_LOCK:
             _LIVE[cid] = c
@@ -349,7 +342,7 @@ class PodmanRunner(_CliRunner):
         r = subprocess.run([self.program, "info", "--format", "{{.Host.OCIRuntime.Name}}"],
                            capture_output=True, text=True, timeout=60, check=False)
         if r.returncode != 0:
-            return f"podman does not work here: {_tail(r.stderr, program='podman')}"
+            return f"podman does not work here: {proc.failure_detail('podman', r.stderr, lines=4)}"
         return None
 
     def version(self) -> str:

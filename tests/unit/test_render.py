@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from generator.cli import main
-from generator.render.pipeline import _yaml_block, heredoc_delimiter, render
+from generator.render.pipeline import heredoc_delimiter, render
 
 
 def tree(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -236,12 +236,6 @@ def test_undefined_template_variable(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 text_st = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
                   min_size=1, max_size=200)
-
-
-@given(text_st)
-def test_yaml_block_round_trips(text: str) -> None:
-    rendered = "instruction: " + _yaml_block(text, 2) + "\n"
-    assert yaml.safe_load(rendered)["instruction"] == text
 
 
 @given(text_st)

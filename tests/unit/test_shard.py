@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator.cli import main
-from generator.core.errors import CheckFailed, InputError, UsageError
+from generator.core.errors import CheckFailed, InputError, SpecError, UsageError
 from generator.release.shard import Shard, merge_shards, parse_shard, shard_tasks
 from generator.spec.scaffold import init_project
 
@@ -63,6 +63,25 @@ def test_shard_tasks_and_names_with_shard(tmp_path: Path) -> None:
     assert shard_tasks(project, Shard(4, 4), []) == []
     with pytest.raises(UsageError, match="name no TASK"):
         shard_tasks(project, Shard(1, 2), ["alpha"])
+
+
+@pytest.mark.parametrize("command", ["render", "lock", "shard"])
+def test_every_command_refuses_a_task_dir_without_a_spec(tmp_path: Path, command: str,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    """One task discovery (spec.project.discover_tasks): sharding used to drop such a directory
+    silently, where render refused it."""
+    project = _project(tmp_path)
+    (project / "tasks" / "delta").mkdir()
+    if command == "shard":
+        with pytest.raises(SpecError, match=r"task directory has no task\.spec\.yaml") as exc:
+            shard_tasks(project, Shard(1, 2), [])
+        assert exc.value.file == "tasks/delta"
+        return
+    argv = [command, "--project", str(project)] + (["--check"] if command == "lock" else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "tasks/delta" in err and "has no task.spec.yaml" in err
 
 
 def test_cli_shard_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
