@@ -36,7 +36,8 @@ PHASES = ("load", "render", "write")
 def child(project: Path, phase: str, n: int, scratch: Path) -> None:
     """Run one worker's phases up to `phase` on the first n tasks (under valgrind)."""
     sys.path[:0] = [str(ROOT)]
-    import generator.render.pipeline as R
+    import generator.render.task as T
+    import generator.render.workers as R
 
     staging = scratch / f"stage-{phase}-{n}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -53,7 +54,7 @@ def child(project: Path, phase: str, n: int, scratch: Path) -> None:
         for d in dirs:
             task, listing, _sigs = worker.load(d)
             if phase == "render":
-                R.render_task(task, worker.config, worker.locks, worker.templates, listing)
+                T.render_task(task, worker.config, worker.locks, worker.templates, listing)
     shutil.rmtree(staging, ignore_errors=True)
 
 

@@ -10,6 +10,7 @@ learn where it writes). Nothing in `.gen/` is an input: delete it and the comman
     .gen/build/                   gen build: images.json, oci/<key>/, cache/<key>.json, buildah/
     .gen/verify/report.json       gen verify-reproducible's report (its two builds: .tmp-*)
     .gen/validate/report.json     gen validate's report
+    .gen/render-cache.json        render's stat cache
     .gen/infra/                   gen infra's registry and dockerd ($GEN_INFRA elsewhere)
     .gen/keys/                    gen keygen's default output
 """
@@ -32,6 +33,7 @@ VERIFY = STATE / "verify"
 VERIFY_REPORT = VERIFY / "report.json"
 VERIFY_TEMP_PREFIX = ".tmp-"  # verify's two builds' work dirs in .gen/verify (gc removes leftovers)
 VALIDATE_REPORT = STATE / "validate" / "report.json"
+RENDER_CACHE = STATE / "render-cache.json"
 INFRA = STATE / "infra"
 KEYS = STATE / "keys"
 # render's staging dir beside dataset/ (`dataset/.gen-staging` or `.dataset.gen-staging`): not in

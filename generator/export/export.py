@@ -59,14 +59,9 @@ from generator.lint.consumers import (
 )
 from generator.lint.dockerfile import lint_dockerfile, lint_script
 from generator.lock.lockfiles import DIGEST_RE
-from generator.render.pipeline import (
-    FILE_MODE,
-    PACKAGE_TEMPLATES,
-    SCRIPT_MODE,
-    RenderedFile,
-    make_environment,
-    plan_render,
-)
+from generator.render.context import RenderedFile
+from generator.render.pipeline import plan_render
+from generator.render.templates import FILE_MODE, PACKAGE_TEMPLATES, SCRIPT_MODE, make_environment
 from generator.spec.project import SweTask, Task, load_project
 
 __all__ = [

@@ -42,7 +42,7 @@ from generator.core.fsutil import atomic_write, walk_files
 from generator.image.images import BuiltImage, load_images
 from generator.image.normalize import open_layer
 from generator.image.oci import Layout
-from generator.render.pipeline import patch_files
+from generator.render.context import patch_files
 from generator.spec.project import SPEC_FILE, SweTask, Task, TerminalTask, load_project
 from generator.validate.runner import Container, ContainerSpec, Runner, get_runner, remove_all
 from generator.validate.testlog import (

@@ -35,7 +35,8 @@ from generator.lint.consumers import (
     lint_tb_dataset,
     lint_tb_task,
 )
-from generator.render.pipeline import RenderedFile, plan_render
+from generator.render.context import RenderedFile
+from generator.render.pipeline import plan_render
 
 
 def _images(project: Path, tasks: list[str], **over: str) -> dict[str, BuiltImage]:

@@ -14,7 +14,8 @@ from helpers import write_locks
 from generator.cli import main
 from generator.core.errors import UsageError
 from generator.lint.consumers import lint_tb_task
-from generator.render.pipeline import RenderedFile, render
+from generator.render.context import RenderedFile
+from generator.render.pipeline import render
 from generator.spec import scaffold
 from generator.spec.project import load_project
 from generator.spec.scaffold import init_project

@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from generator.cli import main
-from generator.render.pipeline import heredoc_delimiter, render
+from generator.render.pipeline import render
+from generator.render.templates import heredoc_delimiter
 
 
 def tree(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -293,7 +294,8 @@ def test_default_templates_pass_the_consumer_lint(tmp_path: Path) -> None:
     """Render skips the Terminal-Bench lint for gen's own templates: prove they pass it."""
     from generator.lint.consumers import lint_tb_task
     from generator.lock.lockfiles import read_lockset
-    from generator.render.pipeline import TemplateSet, render_task
+    from generator.render.task import render_task
+    from generator.render.templates import TemplateSet
     from generator.spec.project import load_project
     from tests.helpers import demo_project
 
@@ -309,7 +311,7 @@ def test_default_templates_pass_the_consumer_lint(tmp_path: Path) -> None:
 
 def test_cache_reuses_unchanged_tasks_and_notices_edits(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import generator.render.pipeline as R
+    import generator.render.cache as R
 
     monkeypatch.setattr(R, "RACY_NS", 0)  # no racy re-checks: only signatures decide here
     monkeypatch.setattr(R, "COARSE_RACY_NS", 0)
@@ -359,7 +361,7 @@ def test_cache_does_not_trust_racily_clean_files(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """An edit that keeps size and mtime (a same-tick edit) is invisible to signatures; files
     whose mtime is within RACY_NS of their signing are therefore re-checked by content."""
-    import generator.render.pipeline as R
+    import generator.render.cache as R
 
     project = demo_project(tmp_path / "p")
     target = project / "dataset" / "hello" / "run-tests.sh"
@@ -387,7 +389,7 @@ def test_cache_does_not_trust_racily_clean_files(tmp_path: Path,
 
 def test_cache_checks_in_forked_workers_match_serial(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import generator.render.pipeline as R
+    import generator.render.cache as R
 
     specs = {f"t{i:03d}": (terminal_spec(instruction=f"Task {i}.\n"), TERMINAL_FILES)
              for i in range(30)}
@@ -406,7 +408,7 @@ def test_cache_checks_in_forked_workers_match_serial(tmp_path: Path,
 def test_deleted_output_dir_is_rendered_again_in_full(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """With the output dir gone, no cache entry is trusted (none is even checked)."""
-    import generator.render.pipeline as R
+    import generator.render.cache as R
 
     monkeypatch.setattr(R, "RACY_NS", 0)
     monkeypatch.setattr(R, "COARSE_RACY_NS", 0)
@@ -479,7 +481,7 @@ def test_attribute_lookup_answers_as_jinja(expr: str) -> None:
 
     import jinja2
 
-    from generator.render.pipeline import make_environment
+    from generator.render.templates import make_environment
 
     values = {"d": {"a": 1, "items": 5, "keys": 6, "x": {"y": 2}},
               "e": collections.OrderedDict(a=3)}
