@@ -62,7 +62,8 @@ from generator.lock.lockfiles import DIGEST_RE
 from generator.render.context import RenderedFile
 from generator.render.pipeline import plan_render
 from generator.render.templates import FILE_MODE, PACKAGE_TEMPLATES, SCRIPT_MODE, make_environment
-from generator.spec.project import SweTask, Task, load_project
+from generator.spec.model import SweTask, Task
+from generator.spec.project import load_project
 
 __all__ = [
     "FORMATS",

@@ -51,7 +51,8 @@ from generator.image.normalize import (
 from generator.image.oci import Descriptor, Layout, platform_str
 from generator.lock.fetch import artifact_names
 from generator.lock.lockfiles import LockSet, read_lockset
-from generator.spec.project import Project, SweTask, Task, load_project, select_tasks
+from generator.spec.model import Project, SweTask, Task
+from generator.spec.project import load_project, select_tasks
 
 __all__ = ["BuildOutcome", "Conditions", "base_refs", "build_project", "build_task_image",
            "cache_record_path", "cache_tag", "input_key", "require_base", "stage_context",

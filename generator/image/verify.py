@@ -42,7 +42,8 @@ from generator.image.images import BuiltImage, load_images
 from generator.image.oci import Layout
 from generator.lock.fetch import artifact_names
 from generator.lock.lockfiles import LockSet, read_lockset
-from generator.spec.project import Project, Task, load_project, select_tasks
+from generator.spec.model import Project, Task
+from generator.spec.project import load_project, select_tasks
 
 __all__ = ["CONDITIONS_A", "CONDITIONS_B", "TaskVerdict", "VerifyResult", "verify_project"]
 

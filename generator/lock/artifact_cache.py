@@ -32,7 +32,8 @@ from generator.core.fsutil import atomic_write
 from generator.image import registry
 from generator.lock.fetch import Artifact, FetchResult, fetch_artifacts, plan
 from generator.release.manifest import canonical
-from generator.spec.project import DATASET_FILE, DatasetConfig, load_dataset_config
+from generator.spec.config import load_dataset_config
+from generator.spec.model import DATASET_FILE, DatasetConfig
 
 __all__ = ["ARTIFACT_TYPE", "INDEX_FILE", "LAYER_TYPES", "CacheStatus", "PushResult",
            "cache_repository", "index_manifest", "index_tag", "push", "read_index",

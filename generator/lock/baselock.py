@@ -35,7 +35,7 @@ from generator.core.cas import Store
 from generator.core.errors import LockError, ToolError
 from generator.lock.aptlock import AptResolver, BaseFiles
 from generator.lock.lockfiles import AptPackage, BaseLock, base_input
-from generator.spec.project import BaseDecl
+from generator.spec.model import BaseDecl
 
 __all__ = ["build_rootfs", "declared_input", "mmdebstrap_options", "resolve_base_lock"]
 

@@ -44,7 +44,9 @@ from generator.core.cas import Store, default_store
 from generator.core.errors import CheckFailed, LockError
 from generator.core.fsutil import atomic_write
 from generator.lock.lockfiles import PYTHON_TARGETS, LockSet, base_lock_path, read_lockset
-from generator.spec.project import DatasetConfig, SweTask, load_dataset_config, load_project
+from generator.spec.config import load_dataset_config
+from generator.spec.model import DatasetConfig, SweTask
+from generator.spec.project import load_project
 
 __all__ = ["SOURCE_KINDS", "Artifact", "FetchResult", "Source", "all_failed_message",
            "artifact_sources", "base_artifacts", "fetch_artifacts", "fetch_project", "plan",

@@ -54,7 +54,8 @@ from generator.lock.lockfiles import (
     source_input,
     split_ref,
 )
-from generator.spec.project import Project, SweTask, Task, load_project
+from generator.spec.model import Project, SweTask, Task
+from generator.spec.project import load_project
 
 __all__ = ["LockResult", "compile_python", "lock_project", "lock_source", "stale_locks"]
 

@@ -56,7 +56,7 @@ from generator.release.sign import (
     sign_with_key,
     verify_bundle,
 )
-from generator.spec.project import load_dataset_config
+from generator.spec.config import load_dataset_config
 
 __all__ = [
     "BUNDLE_NAME",

@@ -21,7 +21,7 @@ from generator.core import state
 from generator.core.fsutil import atomic_write, read_file_stat
 from generator.lock.lockfiles import TASK_LOCK_FILES
 from generator.render.templates import TemplateSet
-from generator.spec.project import TaskFiles
+from generator.spec.files import TaskFiles
 
 __all__ = [
     "CACHE_FILE", "CACHE_VERSION", "COARSE_RACY_NS", "FORK_CHECK_MIN", "MISSING", "RACY_NS",

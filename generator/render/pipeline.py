@@ -27,7 +27,8 @@ from generator.render.commit import _commit, _staging_dir
 from generator.render.plan import RenderPlan, RenderResult
 from generator.render.templates import TemplateSet
 from generator.render.workers import _gc_tuned, _Job, _run_tasks
-from generator.spec.project import discover_tasks, load_dataset_config
+from generator.spec.config import load_dataset_config
+from generator.spec.project import discover_tasks
 
 __all__ = [
     "plan_render",

@@ -21,7 +21,8 @@ from generator.render.templates import (
     SCRIPT_MODE,
     TemplateSet,
 )
-from generator.spec.project import DatasetConfig, SweTask, Task, TaskFiles, TerminalTask
+from generator.spec.files import TaskFiles
+from generator.spec.model import DatasetConfig, SweTask, Task, TerminalTask
 
 __all__ = [
     "render_task",

@@ -17,7 +17,7 @@ import jinja2
 from generator.core import yamltext
 from generator.core.errors import InputError
 from generator.core.fsutil import walk_files
-from generator.spec.project import Task
+from generator.spec.model import Task
 
 __all__ = [
     "FILE_MODE",

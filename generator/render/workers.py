@@ -21,7 +21,10 @@ from generator.render.cache import Sig, _read_locks, _sig, _Signed
 from generator.render.context import RenderedFile
 from generator.render.task import render_task
 from generator.render.templates import TemplateSet
-from generator.spec.project import SPEC_FILE, Task, TaskFiles, load_dataset_config, load_task
+from generator.spec.config import load_dataset_config
+from generator.spec.files import TaskFiles
+from generator.spec.model import SPEC_FILE, Task
+from generator.spec.project import load_task
 
 __all__ = [
     "GC_THRESHOLDS",

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from generator.core.errors import GenError, UsageError
 from generator.core.fsutil import write_new
-from generator.spec.project import DATASET_FILE, TASK_ID_RE, load_project, slug
+from generator.spec.model import DATASET_FILE, TASK_ID_RE
+from generator.spec.project import load_project, slug
 
 __all__ = ["SKELETON", "InitResult", "default_name", "init_project"]
 

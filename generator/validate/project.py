@@ -43,7 +43,8 @@ from generator.image.images import BuiltImage, load_images
 from generator.image.normalize import open_layer
 from generator.image.oci import Layout
 from generator.render.context import patch_files
-from generator.spec.project import SPEC_FILE, SweTask, Task, TerminalTask, load_project
+from generator.spec.model import SPEC_FILE, SweTask, Task, TerminalTask
+from generator.spec.project import load_project
 from generator.validate.runner import Container, ContainerSpec, Runner, get_runner, remove_all
 from generator.validate.testlog import (
     parse_swe_log,

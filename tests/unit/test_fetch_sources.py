@@ -127,7 +127,7 @@ def test_only_debs_have_a_snapshot_source() -> None:
 
 def test_snapshot_base_env_overrides_gen_yaml(monkeypatch: pytest.MonkeyPatch,
                                               tmp_path: Path) -> None:
-    from generator.spec.project import DatasetConfig
+    from generator.spec.model import DatasetConfig
 
     cfg = DatasetConfig(tmp_path, "p", "1", 0, ("linux/amd64",), None, "templates",
                         snapshot_base="https://snap.example")

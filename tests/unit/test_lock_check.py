@@ -184,7 +184,7 @@ def _declare_base(project: Path, **decl: object) -> tuple[Path, str]:
     import hashlib
 
     from generator.lock.baselock import declared_input
-    from generator.spec.project import load_dataset_config
+    from generator.spec.config import load_dataset_config
 
     cfg = yaml.safe_load((project / "gen.yaml").read_text())
     ref = cfg["defaults"]["base_image"]

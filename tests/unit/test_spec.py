@@ -184,7 +184,8 @@ def test_bad_gen_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_gen_yaml_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                         monkeypatch: pytest.MonkeyPatch) -> None:
     from generator.image import engines
-    from generator.spec.project import BUILD_ENGINES, load_dataset_config
+    from generator.spec.config import load_dataset_config
+    from generator.spec.model import BUILD_ENGINES
 
     assert ("auto", *engines.ENGINES) == BUILD_ENGINES
     project = _project(tmp_path, terminal_spec())
@@ -214,7 +215,7 @@ def test_declared_base_with_two_platforms(tmp_path: Path,
     cfg = yaml.safe_load((project / "gen.yaml").read_text())
     cfg["bases"] = {cfg["defaults"]["base_image"]: {"suite": "bookworm"}}
     (project / "gen.yaml").write_text(yaml.safe_dump(cfg))
-    from generator.spec.project import load_dataset_config
+    from generator.spec.config import load_dataset_config
 
     assert load_dataset_config(project).bases[0].suite == "bookworm"
     cfg["platforms"] = ["linux/amd64", "linux/arm64"]
@@ -257,7 +258,8 @@ def test_spec_error_is_typed(tmp_path: Path) -> None:
 def test_control_characters_in_a_key_stay_on_one_line(tmp_path: Path) -> None:
     """Found by the fuzz test: an unknown key holding a newline broke the one-line error."""
     from generator.core.errors import SpecError
-    from generator.spec.project import Defaults, load_task
+    from generator.spec.model import Defaults
+    from generator.spec.project import load_task
 
     task_dir = tmp_path / "tasks" / "t1"
     task_dir.mkdir(parents=True)

@@ -13,7 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from generator.core.errors import SpecError
-from generator.spec.project import Defaults, load_dataset_config, load_task
+from generator.spec.config import load_dataset_config
+from generator.spec.model import Defaults
+from generator.spec.project import load_task
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=False),
                     st.text(max_size=20))
@@ -97,7 +99,7 @@ yaml_docs = st.recursive(scalars | st.dates() | st.binary(max_size=4), lambda in
 @settings(max_examples=300, deadline=None)
 @given(yaml_docs, st.sampled_from([None, True, False]))
 def test_fast_yaml_matches_pyyaml(doc: Any, flow: bool | None) -> None:
-    from generator.spec.project import _load_yaml
+    from generator.spec.yamlload import _load_yaml
 
     text = yaml.safe_dump(doc, default_flow_style=flow, allow_unicode=True)
     # repr, not ==: 1 == True and 1 == 1.0, but a wrong type is a wrong spec
@@ -115,7 +117,7 @@ def test_fast_yaml_matches_pyyaml(doc: Any, flow: bool | None) -> None:
     "--- plain\n",
 ])
 def test_fast_yaml_irregular_documents(text: str) -> None:
-    from generator.spec.project import _load_yaml
+    from generator.spec.yamlload import _load_yaml
 
     try:
         want = yaml.load(text, Loader=yaml.SafeLoader)
@@ -140,7 +142,7 @@ plain_tokens = st.sampled_from([
 def test_plain_scalars_resolve_as_pyyaml(pairs: list[tuple[str, str]]) -> None:
     """Unquoted scalars (the remembered tags) resolve as PyYAML's own resolver says,
     also when the same value comes back in a later document."""
-    from generator.spec.project import _load_yaml
+    from generator.spec.yamlload import _load_yaml
 
     text = "".join(f"{k}{i}: {v}\n" for i, (k, v) in enumerate(pairs))
     for doc in (text, "items:\n" + "".join(f"  - {v}\n" for _, v in pairs)):

@@ -114,7 +114,7 @@ def test_swe_parsers_match_swebench_rules() -> None:
 
 
 def test_every_spec_log_parser_is_implemented() -> None:
-    from generator.spec.project import LOG_PARSERS
+    from generator.spec.model import LOG_PARSERS
 
     assert set(LOG_PARSERS) <= set(SWE_PARSERS)
     with pytest.raises(ValueError, match="unknown log parser"):

@@ -18,7 +18,8 @@ from generator.cli import main
 from generator.image.images import BuiltImage, save_images
 from generator.image.oci import Layout
 from generator.render.pipeline import render
-from generator.spec.project import SweTask, load_project
+from generator.spec.model import SweTask
+from generator.spec.project import load_project
 from generator.validate.project import (
     REPORT_FILE,
     Options,
