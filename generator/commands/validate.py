@@ -12,11 +12,11 @@ from generator.core.errors import EXIT_CHECK_FAILED
 from generator.core.progress import progress_bar
 from generator.core.report import Report
 from generator.spec.project import load_project
+from generator.validate.grading import TaskVerdict
 from generator.validate.project import (
     DEFAULT_SEED,
     REPORT_FILE,
     Options,
-    TaskVerdict,
     validate_project,
 )
 from generator.validate.runner import RUNNERS

@@ -20,26 +20,26 @@ from generator.image.oci import Layout
 from generator.render.pipeline import render
 from generator.spec.model import SweTask
 from generator.spec.project import load_project
-from generator.validate.project import (
-    REPORT_FILE,
-    Options,
-    RunResult,
-    TaskVerdict,
+from generator.validate.checks import (
     check_image_contents,
-    derive_lists,
-    find_flakes,
-    grade_swe,
-    grade_terminal,
     heredoc_bodies,
     instruction_leak,
     is_test_path,
     patch_checks,
-    replace_spec_lists,
     secret_files,
     solution_lines,
-    validate_project,
 )
+from generator.validate.grading import (
+    TaskVerdict,
+    derive_lists,
+    find_flakes,
+    grade_swe,
+    grade_terminal,
+)
+from generator.validate.project import REPORT_FILE, Options, validate_project
 from generator.validate.runner import ContainerSpec, ExecResult
+from generator.validate.runs import RunResult
+from generator.validate.spec_edit import replace_spec_lists
 
 REPO = Path(__file__).resolve().parents[2]
 

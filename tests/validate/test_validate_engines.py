@@ -18,8 +18,8 @@ from generator.image.build import build_project
 from generator.image.images import BuiltImage, load_images, save_images
 from generator.lock.fetch import fetch_project
 from generator.render.pipeline import render
-from generator.validate.project import replace_spec_lists
 from generator.validate.runner import get_runner
+from generator.validate.spec_edit import replace_spec_lists
 from tests.integration.conftest import REPO, copy_example, need, run_gen
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
