@@ -25,7 +25,7 @@ from generator.image.build import stage_context, vendored_files  # noqa: E402
 from generator.image.engines import BuildRequest, get_engine  # noqa: E402
 from generator.image.verify import verify_project  # noqa: E402
 from generator.lock.fetch import artifact_names  # noqa: E402
-from generator.lock.lockfiles import read_lockset  # noqa: E402
+from generator.lock.lockset import read_lockset  # noqa: E402
 from generator.spec.project import load_project  # noqa: E402
 
 

@@ -20,15 +20,12 @@ from generator.lock.lockfiles import (
     ImagePin,
     PythonPin,
     SourceLock,
-    apt_input,
     format_apt_lock,
     format_image_lock,
     format_python_lock,
     format_source_lock,
-    python_input,
-    python_target,
-    source_input,
 )
+from generator.lock.lockset import apt_input, python_input, python_target, source_input
 
 BASE_REF = "127.0.0.1:5000/gen/debian:bookworm"
 

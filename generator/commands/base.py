@@ -8,7 +8,7 @@ from typing import Any
 
 from generator.core.report import Report
 from generator.image.base import build_base
-from generator.lock.lockfiles import read_lockset
+from generator.lock.lockset import read_lockset
 
 
 def register(sub: Any) -> None:

@@ -36,7 +36,8 @@ from generator.image import registry
 from generator.image.oci import Layout, platform_of
 from generator.lock.baselock import build_rootfs, declared_input
 from generator.lock.fetch import base_artifacts, fetch_artifacts
-from generator.lock.lockfiles import BaseLock, base_lock_path, read_lockset
+from generator.lock.lockfiles import BaseLock, base_lock_path
+from generator.lock.lockset import read_lockset
 from generator.spec.config import load_dataset_config
 
 __all__ = ["BaseResult", "BaseSpec", "build_base", "rfc3339"]

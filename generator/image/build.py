@@ -50,7 +50,7 @@ from generator.image.normalize import (
 )
 from generator.image.oci import Descriptor, Layout, platform_str
 from generator.lock.fetch import artifact_names
-from generator.lock.lockfiles import LockSet, read_lockset
+from generator.lock.lockset import LockSet, read_lockset
 from generator.spec.model import Project, SweTask, Task
 from generator.spec.project import load_project, select_tasks
 

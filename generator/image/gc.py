@@ -37,7 +37,7 @@ from generator.core.errors import GenError, InputError, ToolError, UsageError
 from generator.core.fsutil import mount_points
 from generator.image.engines import Buildah
 from generator.image.images import load_images
-from generator.lock.lockfiles import read_lockset
+from generator.lock.lockset import read_lockset
 
 __all__ = ["GcResult", "Removal", "collect_garbage"]
 

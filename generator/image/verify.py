@@ -41,7 +41,7 @@ from generator.image.engines import Engine, get_engine
 from generator.image.images import BuiltImage, load_images
 from generator.image.oci import Layout
 from generator.lock.fetch import artifact_names
-from generator.lock.lockfiles import LockSet, read_lockset
+from generator.lock.lockset import LockSet, read_lockset
 from generator.spec.model import Project, Task
 from generator.spec.project import load_project, select_tasks
 

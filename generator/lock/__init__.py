@@ -9,8 +9,8 @@ from typing import Any
 from generator.core.lazy import resolve
 
 _EXPORTS = {
-    "read_lockset": "lockfiles",
-    "LockSet": "lockfiles",
+    "read_lockset": "lockset",
+    "LockSet": "lockset",
     "lock_project": "lock",
     "fetch_project": "fetch",
 }

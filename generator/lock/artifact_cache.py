@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from generator.core import state
+from generator.core.canonical import canonical
 from generator.core.cas import Store, default_store
 from generator.core.errors import InputError, ToolError
 from generator.core.fsutil import atomic_write
 from generator.image import registry
 from generator.lock.fetch import Artifact, FetchResult, fetch_artifacts, plan
-from generator.release.manifest import canonical
 from generator.spec.config import load_dataset_config
 from generator.spec.model import DATASET_FILE, DatasetConfig
 

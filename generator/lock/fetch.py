@@ -43,7 +43,8 @@ from generator.core import state
 from generator.core.cas import Store, default_store
 from generator.core.errors import CheckFailed, LockError
 from generator.core.fsutil import atomic_write
-from generator.lock.lockfiles import PYTHON_TARGETS, LockSet, base_lock_path, read_lockset
+from generator.lock.lockfiles import base_lock_path
+from generator.lock.lockset import PYTHON_TARGETS, LockSet, read_lockset
 from generator.spec.config import load_dataset_config
 from generator.spec.model import DatasetConfig, SweTask
 from generator.spec.project import load_project

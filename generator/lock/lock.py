@@ -34,12 +34,10 @@ from generator.image import registry
 from generator.lock.aptlock import AptResolver, base_files
 from generator.lock.baselock import declared_input, resolve_base_lock
 from generator.lock.lockfiles import (
-    PYTHON_TARGETS,
     TASK_LOCK_FILES,
     AptLock,
     ImagePin,
     SourceLock,
-    apt_input,
     base_lock_path,
     format_apt_lock,
     format_base_lock,
@@ -48,11 +46,15 @@ from generator.lock.lockfiles import (
     format_source_lock,
     parse_apt_lock,
     parse_python_lock,
+    split_ref,
+)
+from generator.lock.lockset import (
+    PYTHON_TARGETS,
+    apt_input,
     python_input,
     python_target,
     read_lockset,
     source_input,
-    split_ref,
 )
 from generator.spec.model import Project, SweTask, Task
 from generator.spec.project import load_project

@@ -37,9 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import rfc8785
-
 from generator import __version__
+from generator.core.canonical import canonical
 from generator.core.errors import InputError
 from generator.lock.lockfiles import DIGEST_RE, HEX64_RE
 
@@ -73,11 +72,6 @@ LOCAL_BUILDER = "urn:gen-datasets:builder:local"
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def canonical(obj: Any) -> bytes:
-    """RFC 8785 canonical JSON bytes."""
-    return rfc8785.dumps(obj)
 
 
 @dataclass(frozen=True)

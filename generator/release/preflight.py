@@ -33,7 +33,8 @@ from generator.image.build import cache_record_path, task_key, vendored_files
 from generator.image.images import load_images
 from generator.lock.fetch import artifact_names
 from generator.lock.lock import stale_locks
-from generator.lock.lockfiles import DIGEST_RE, read_lockset
+from generator.lock.lockfiles import DIGEST_RE
+from generator.lock.lockset import read_lockset
 from generator.render.pipeline import render
 from generator.spec.project import load_project
 

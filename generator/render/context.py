@@ -11,7 +11,8 @@ from typing import Any
 
 from generator import __version__
 from generator.core.errors import LintError, LockError
-from generator.lock.lockfiles import LockSet, apt_input, python_input, source_input, split_ref
+from generator.lock.lockfiles import split_ref
+from generator.lock.lockset import LockSet, apt_input, python_input, source_input
 from generator.spec.model import DatasetConfig, SweTask, Task, TerminalTask
 from generator.spec.yamlload import rel_path
 

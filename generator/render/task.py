@@ -12,7 +12,7 @@ import jinja2
 from generator.core.errors import InputError
 from generator.core.layout import APT_SUMS, PYTHON_REQUIREMENTS
 from generator.lint.dockerfile import lint_dockerfile, lint_script
-from generator.lock.lockfiles import LockSet
+from generator.lock.lockset import LockSet
 from generator.render.context import RenderedFile, task_context
 from generator.render.templates import (
     FILE_MODE,

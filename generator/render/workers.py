@@ -16,7 +16,7 @@ from typing import Any
 
 from generator.core.errors import SpecError
 from generator.core.fsutil import DIR_MODE, current_umask, make_dir, read_file, write_all
-from generator.lock.lockfiles import read_lockset
+from generator.lock.lockset import read_lockset
 from generator.render.cache import Sig, _read_locks, _sig, _Signed
 from generator.render.context import RenderedFile
 from generator.render.task import render_task

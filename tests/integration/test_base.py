@@ -9,7 +9,7 @@ import pytest
 
 from generator.image import registry as reg
 from generator.image.base import build_base
-from generator.lock.lockfiles import read_lockset
+from generator.lock.lockset import read_lockset
 from tests.integration.conftest import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.network, pytest.mark.slow]

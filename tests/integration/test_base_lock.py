@@ -17,7 +17,8 @@ import pytest
 
 from generator.core.cas import Store
 from generator.image.base import build_base
-from generator.lock.lockfiles import parse_base_lock, read_lockset
+from generator.lock.lockfiles import parse_base_lock
+from generator.lock.lockset import read_lockset
 from tests.integration.conftest import REPO, closed_port, copy_example, run_gen
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

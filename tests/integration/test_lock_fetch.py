@@ -15,7 +15,7 @@ from generator.image import registry as reg
 from generator.image.oci import Layout
 from generator.lock.fetch import fetch_project
 from generator.lock.lock import lock_project
-from generator.lock.lockfiles import read_lockset
+from generator.lock.lockset import read_lockset
 from tests.helpers import GEN_YAML, TERMINAL_FILES, build_project, terminal_spec
 from tests.integration.conftest import run_gen
 

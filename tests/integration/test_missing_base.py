@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from generator.image import registry as reg
-from generator.lock.lockfiles import apt_input, split_ref
+from generator.lock.lockfiles import split_ref
+from generator.lock.lockset import apt_input
 from generator.spec.project import load_project
 from tests.integration.conftest import copy_example, need, run_gen
 

@@ -24,7 +24,7 @@ from generator.image.images import load_images
 from generator.image.oci import MT_CONFIG, MT_LAYER_TAR, Layout
 from generator.image.verify import verify_project
 from generator.lock.fetch import artifact_names
-from generator.lock.lockfiles import read_lockset
+from generator.lock.lockset import read_lockset
 from generator.spec.project import load_project
 from tests.integration.conftest import REPO, copy_example, need, run_gen
 

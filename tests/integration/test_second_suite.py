@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from generator.image.engines import available_engines
-from generator.lock.lockfiles import parse_python_lock, python_input, read_lockset
+from generator.lock.lockfiles import parse_python_lock
+from generator.lock.lockset import python_input, read_lockset
 from tests.helpers import GEN_YAML, build_project, terminal_spec
 from tests.integration.conftest import REPO, need, run_gen
 

@@ -18,7 +18,7 @@ from generator.cli import main
 from generator.core.fsutil import BUSY_LOCK, LockMode, ProjectBusy, project_lock
 from generator.image.gc import collect_garbage
 from generator.image.images import BuiltImage, save_images
-from generator.lock.lockfiles import read_lockset
+from generator.lock.lockset import read_lockset
 
 SPEC = terminal_spec(environment={"apt": ["python3-pip"], "python": ["requests==2.32.3"]})
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from generator.core.canonical import canonical
 from generator.core.errors import CheckFailed, InputError
 from generator.release.manifest import (
     BUILD_TYPE,
@@ -24,7 +25,6 @@ from generator.release.manifest import (
     build_archive,
     build_manifest,
     build_statement,
-    canonical,
     compare_files,
     hash_archive,
     hash_tree,

@@ -15,7 +15,7 @@ from generator.cli import main
 from generator.core.cas import default_store
 from generator.image.build import input_key, vendored_files
 from generator.image.images import BuiltImage, load_images, save_images
-from generator.lock.lockfiles import read_lockset
+from generator.lock.lockset import read_lockset
 from generator.release.preflight import preflight
 from generator.render.pipeline import render
 from generator.spec.project import load_project

@@ -9,12 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator.lock.fetch import wheel_tags
-from generator.lock.lockfiles import (
-    PYTHON_TARGETS,
-    AptPackage,
-    python_input,
-    python_target,
-)
+from generator.lock.lockfiles import AptPackage
+from generator.lock.lockset import PYTHON_TARGETS, python_input, python_target
 
 
 def _pkg(name: str, version: str) -> AptPackage:
