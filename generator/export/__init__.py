@@ -1,4 +1,5 @@
-"""Stage 6, `gen export`: the dataset in the formats tb, Harbor and swebench load."""
+"""Stage 6, `gen export`: the dataset in the formats tb, Harbor and swebench load, one module each
+(tb, harbor, swebench; shared: common, toml), and their images put into Docker (docker)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from generator.core.lazy import resolve
 
 _EXPORTS = {
     "export": "export",
+    "load_into_docker": "docker",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,5 +1,5 @@
 """Static checks of what render and export write: Dockerfiles and scripts (dockerfile), and each
-consumer's task format (consumers)."""
+consumer's task format (tb, harbor, swebench; what they share: common)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ from generator.core.lazy import resolve
 _EXPORTS = {
     "lint_dockerfile": "dockerfile",
     "lint_script": "dockerfile",
-    "lint_tb_task": "consumers",
+    "lint_tb_task": "tb",
+    "lint_tb_dataset": "tb",
+    "lint_harbor_task": "harbor",
+    "lint_swebench_instances": "swebench",
+    "lint_swebench_task_repo": "swebench",
 }
 __all__ = sorted(_EXPORTS)
 

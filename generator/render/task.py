@@ -107,7 +107,7 @@ def render_task(task: Task, config: DatasetConfig, locks: LockSet, templates: Te
     if overridden:
         # what Terminal-Bench would reject or silently ignore (misspelled keys, bad compose...)
         # in what an override template wrote; gen's own templates are held to it by the tests
-        from generator.lint.consumers import lint_tb_task
+        from generator.lint.tb import lint_tb_task
 
         lint_tb_task(task.id, out)
     return out

@@ -13,28 +13,21 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from helpers import GOLD_PATCH, demo_project, fake_digest
+import yaml
+from helpers import GOLD_PATCH, SWE_FILES, build_project, demo_project, fake_digest, swe_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator.cli import main
 from generator.core.errors import InputError, LintError, UsageError
-from generator.export.export import (
-    ExportPlan,
-    load_into_docker,
-    plan_export,
-    read_export_images,
-    toml_document,
-    write_export,
-)
+from generator.export.common import ExportPlan
+from generator.export.docker import load_into_docker, read_export_images
+from generator.export.export import plan_export, write_export
+from generator.export.toml import toml_document
 from generator.image.images import BuiltImage, save_images
-from generator.lint.consumers import (
-    expected_swebench_image,
-    lint_harbor_task,
-    lint_swebench_instances,
-    lint_tb_dataset,
-    lint_tb_task,
-)
+from generator.lint.harbor import lint_harbor_task
+from generator.lint.swebench import expected_swebench_image, lint_swebench_instances
+from generator.lint.tb import lint_tb_dataset, lint_tb_task
 from generator.render.context import RenderedFile
 from generator.render.pipeline import plan_render
 
@@ -229,6 +222,52 @@ def test_swebench_images_file(built: Path, tmp_path: Path) -> None:
             f"127.0.0.1:5000/demo/calc-add@{fake_digest('image-calc-add')}"}
 
 
+# characters a YAML reader treats as line breaks or refuses, where JSON leaves them raw
+ODD = "a\u0085b\u2028c\u2029d\ufeffe"
+
+
+@pytest.mark.parametrize("fmt", ["swebench", "harbor", "tb"])
+def test_free_text_round_trips_through_every_exported_file(tmp_path: Path, fmt: str) -> None:
+    """Every YAML, TOML and JSON file of an export gives back the spec's free text exactly:
+    json.dumps(value, ensure_ascii=False) into YAML (the SWE-bench task.yaml did that) leaves
+    NEL raw, and PyYAML folds it into a space."""
+    spec = swe_spec(version=f"1.0 {ODD}", problem_statement=f"Fix it {ODD}\n",
+                    hints=f"hint {ODD}")
+    project = build_project(tmp_path / "p", {"calc-add": (spec, SWE_FILES)})
+    _images(project, ["calc-add"])
+    plan = plan_export(project, fmt)
+    seen: list[str] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, str):
+            seen.append(value)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    for name, f in sorted(plan.files.items()):
+        text = f.data.decode("utf-8")
+        if name.endswith((".yaml", ".yml")):
+            walk(yaml.safe_load(text))
+        elif name.endswith(".toml"):
+            walk(tomllib.loads(text))
+        elif name.endswith(".json"):
+            walk(json.loads(text))
+        elif name.endswith(".jsonl"):
+            for line in text.split("\n")[:-1]:  # JSON Lines: "\n" only (U+2028 is not one)
+                walk(json.loads(line))
+        elif name.endswith(".md"):
+            seen.extend([text] if ODD in text else [])
+    odd_values = [v for v in seen if "a" in v and "e" in v and "\u2028" in v]
+    assert odd_values, f"no exported structured file carries the free text ({fmt})"
+    assert all(ODD in v for v in odd_values), odd_values
+    if fmt == "swebench":
+        assert f"1.0 {ODD}" in seen  # task.yaml's version, written by yamltext.scalar
+
+
 def test_swebench_needs_a_swe_task(built: Path) -> None:
     with pytest.raises(InputError, match="no swe tasks"):
         plan_export(built, "swebench", only=["hello"])
@@ -416,7 +455,7 @@ def test_swebench_lint(built: Path) -> None:
 
 
 def test_swebench_task_repo_lint(built: Path) -> None:
-    from generator.lint.consumers import lint_swebench_task_repo
+    from generator.lint.swebench import lint_swebench_task_repo
 
     files = dict(plan_export(built, "swebench").files)
     meta = files["tasks/calc-add/task.yaml"].data.decode()

@@ -13,7 +13,7 @@ from helpers import write_locks
 
 from generator.cli import main
 from generator.core.errors import UsageError
-from generator.lint.consumers import lint_tb_task
+from generator.lint.tb import lint_tb_task
 from generator.render.context import RenderedFile
 from generator.render.pipeline import render
 from generator.spec import scaffold

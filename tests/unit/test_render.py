@@ -292,7 +292,7 @@ def test_parallel_render_matches_serial(tmp_path: Path) -> None:
 
 def test_default_templates_pass_the_consumer_lint(tmp_path: Path) -> None:
     """Render skips the Terminal-Bench lint for gen's own templates: prove they pass it."""
-    from generator.lint.consumers import lint_tb_task
+    from generator.lint.tb import lint_tb_task
     from generator.lock.lockset import read_lockset
     from generator.render.task import render_task
     from generator.render.templates import TemplateSet
