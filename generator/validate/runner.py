@@ -324,7 +324,7 @@ class PodmanRunner(_CliRunner):
     _tag_prefix = "localhost/"
     spools_cp_stdin = True
     fix_hint = ("podman could not run the container here; use the Docker engine "
-                "(--engine docker) or fix podman's runtime (see README: gen validate)")
+                "(--engine docker) or fix podman's runtime (see docs/validate.md)")
 
     def __init__(self, program: str = "podman") -> None:
         self.program = program
