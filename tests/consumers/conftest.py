@@ -1,14 +1,15 @@
 """Shared helpers for the consumer tests: venvs, loader runs, hand-written sample tasks.
 
 The loaders (tb_load.py, harbor_load.py, swebench_load.py) run in the consumers' own venvs,
-made by `scripts/consumers.sh setup NAME` under ${GEN_STATE:-<repo>/.gen}/venvs. A test that
-needs a venv that is missing runs the setup; if that fails, the test FAILS in CI (CI=true)
-and is skipped elsewhere.
+made by `scripts/consumers.py setup NAME` (venvs.py here, pins in scripts/constraints/) under
+${GEN_STATE:-<repo>/.gen}/venvs. A test that needs a venv that is missing runs the setup; if
+that fails, the test FAILS in CI (CI=true) and is skipped elsewhere.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import subprocess
@@ -22,7 +23,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-CONSUMERS_SH = REPO / "scripts" / "consumers.sh"
+CONSUMERS_PY = REPO / "scripts" / "consumers.py"
 STATE = Path(os.environ.get("GEN_STATE") or REPO / ".gen").resolve()
 VENVS = STATE / "venvs"
 SETUP_TIMEOUT_SEC = 1800
@@ -50,31 +51,43 @@ def skip_or_fail(reason: str) -> None:
 _SETUP_ERRORS: dict[str, str] = {}
 
 
+def _venvs_module() -> Any:
+    """tests/consumers/venvs.py, loaded by path (this folder is not a package)."""
+    spec = importlib.util.spec_from_file_location("gen_consumer_venvs", HERE / "venvs.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+VENVS_MODULE = _venvs_module()
+
+
 @functools.cache
 def ensure_venv(name: str) -> Path:
-    """The python of consumer venv NAME, running `consumers.sh setup NAME` if it is missing
-    (or older than consumers.sh, whose pins may have changed; setup is a no-op if not).
-    Runs setup at most once per test session and venv."""
+    """The python of consumer venv NAME, running `consumers.py setup NAME` if it is missing
+    (or older than venvs.py or its constraints file, whose pins may have changed; setup is a
+    no-op if not). Runs setup at most once per test session and venv."""
     if name in _SETUP_ERRORS:
         skip_or_fail(_SETUP_ERRORS[name])
     python = VENVS / name / "bin" / "python"
-    stamp = VENVS / name / ".gen-consumers-stamp"
-    if python.exists() and stamp.exists() and \
-            stamp.stat().st_mtime >= CONSUMERS_SH.stat().st_mtime:
+    stamp = VENVS / name / VENVS_MODULE.STAMP
+    recipe_mtime = max(p.stat().st_mtime for p in VENVS_MODULE.recipe_files(name))
+    if python.exists() and stamp.exists() and stamp.stat().st_mtime >= recipe_mtime:
         return python
     try:
         proc = subprocess.run(
-            ["bash", str(CONSUMERS_SH), "setup", name],
+            [sys.executable, str(CONSUMERS_PY), "setup", name],
             capture_output=True, text=True, timeout=SETUP_TIMEOUT_SEC, check=False,
             env={**os.environ, "GEN_STATE": str(STATE)},
         )
     except subprocess.TimeoutExpired:
-        _SETUP_ERRORS[name] = f"scripts/consumers.sh setup {name} timed out after " \
+        _SETUP_ERRORS[name] = f"scripts/consumers.py setup {name} timed out after " \
                               f"{SETUP_TIMEOUT_SEC}s"
     else:
         if proc.returncode != 0 or not python.exists():
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
-            _SETUP_ERRORS[name] = (f"scripts/consumers.sh setup {name} failed "
+            _SETUP_ERRORS[name] = (f"scripts/consumers.py setup {name} failed "
                                    f"(rc={proc.returncode}):\n{tail}")
     if name in _SETUP_ERRORS:
         skip_or_fail(_SETUP_ERRORS[name])

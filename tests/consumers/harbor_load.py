@@ -1,6 +1,6 @@
 """Load a Harbor (Terminal-Bench 2.0 format) dataset or task with harbor 0.25.0's own code.
 
-Run with the harbor venv's python (scripts/consumers.sh setup harbor):
+Run with the harbor venv's python (scripts/consumers.py setup harbor):
 
     .gen/venvs/harbor/bin/python tests/consumers/harbor_load.py PATH
 

@@ -1,6 +1,6 @@
 """Load SWE-bench instances with swebench 5.0.2's own harness code.
 
-Run with the swebench venv's python (scripts/consumers.sh setup swebench):
+Run with the swebench venv's python (scripts/consumers.py setup swebench):
 
     .gen/venvs/swebench/bin/python tests/consumers/swebench_load.py INSTANCES.jsonl
 

@@ -1,6 +1,6 @@
 """Load a Terminal-Bench dataset with terminal-bench 0.2.18's own loader code.
 
-Run with the tb venv's python (scripts/consumers.sh setup tb):
+Run with the tb venv's python (scripts/consumers.py setup tb):
 
     .gen/venvs/tb/bin/python tests/consumers/tb_load.py DATASET_DIR [--exclude-task-id GLOB]...
 

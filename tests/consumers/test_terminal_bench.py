@@ -1,6 +1,6 @@
 """gen's Terminal-Bench tasks, loaded by terminal-bench 0.2.18's own code (tb_load.py).
 
-The venv comes from `scripts/consumers.sh setup tb` (run here if it is missing; a setup
+The venv comes from `scripts/consumers.py setup tb` (run here if it is missing; a setup
 failure fails the test in CI and skips it elsewhere). The harness is proven on hand-written
 sample tasks, in the shape gen renders; the rendered dataset/ is checked when it exists.
 """
