@@ -60,7 +60,7 @@ def render_commands() -> str:
                  "Every command also takes `--project DIR`, `--json` and `-v` where listed.", ""]
         for path, sub in _subcommands(root):
             if any(isinstance(a, argparse._SubParsersAction) for a in sub._actions) and \
-                    not [o for o in _options(sub)]:
+                    not _options(sub):
                 lines += [f"## gen {' '.join(path)}", "", (sub.description or "").strip(), ""]
                 continue
             lines += [f"## gen {' '.join(path)}", ""]
@@ -132,9 +132,7 @@ def test_relative_links_resolve(page: Path) -> None:
             continue
         file, _, anchor = target.partition("#")
         dest = (page.parent / file).resolve() if file else page
-        if not dest.exists():
-            bad.append(target)
-        elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+        if not dest.exists() or (anchor and dest.suffix == ".md" and anchor not in _anchors(dest)):
             bad.append(target)
     assert not bad, bad
 
