@@ -26,7 +26,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import yaml  # noqa: E402
 from helpers import GEN_YAML, TERMINAL_FILES, build_file_tree, terminal_spec  # noqa: E402
 
-from generator.image.build import build_project  # noqa: E402
+from generator.image.build import build_project, project_engine  # noqa: E402
 from generator.lock.lock import lock_project  # noqa: E402
 from generator.render.pipeline import render  # noqa: E402
 
@@ -70,7 +70,7 @@ def main() -> None:
                            check=True)
             print(f"setup (lock, render, fetch): {time.perf_counter() - t0:.1f}s", flush=True)
         t0 = time.perf_counter()
-        _, first = build_project(work, jobs=args.jobs)
+        _, first = build_project(work, engine=project_engine(work), jobs=args.jobs)
         built = sum(1 for o in first if not o.cached)
         print(f"first build: {len(first)} tasks, {built} built, in "
               f"{time.perf_counter() - t0:.1f}s", flush=True)

@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from generator.core.cas import default_store  # noqa: E402
-from generator.image.build import stage_context, vendored_files  # noqa: E402
-from generator.image.engines import BuildRequest, get_engine  # noqa: E402
+from generator.image.build import project_engine, stage_context, vendored_files  # noqa: E402
+from generator.image.engines.base import BuildRequest  # noqa: E402
+from generator.image.engines.select import get_engine  # noqa: E402
 from generator.image.verify import verify_project  # noqa: E402
 from generator.lock.fetch import artifact_names  # noqa: E402
 from generator.lock.lockset import read_lockset  # noqa: E402
@@ -53,7 +54,8 @@ def main() -> None:
                                       epoch=project.config.source_date_epoch, isolated=True))
             cold.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
-    result = verify_project(project.root, only=[task.id], engine_name=args.engine)
+    result = verify_project(project.root, only=[task.id],
+                            engine=project_engine(project.root, args.engine))
     total = time.perf_counter() - t0
     [v] = result.verdicts
     s = v.seconds

@@ -10,8 +10,8 @@ from typing import Any
 from generator.commands import add_shard, selected
 from generator.core.progress import progress_bar
 from generator.core.report import Report
-from generator.image.build import build_project
-from generator.image.engines import ENGINES
+from generator.image.build import build_project, project_engine
+from generator.image.engines.select import ENGINES
 
 
 def register(sub: Any) -> None:
@@ -47,8 +47,9 @@ def run(args: argparse.Namespace) -> Report:
         return empty
     started = time.perf_counter()
     with progress_bar("build", unit="task", enabled=not args.json) as bar:
-        engine, outcomes = build_project(Path(args.project), only=only,
-                                         engine_name=args.engine, jobs=args.jobs,
+        engine, outcomes = build_project(Path(args.project),
+                                         engine=project_engine(Path(args.project), args.engine),
+                                         only=only, jobs=args.jobs,
                                          push=not args.no_push, rebuild=args.rebuild,
                                          registry_cache=not args.no_registry_cache,
                                          progress=bar)

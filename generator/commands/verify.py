@@ -12,8 +12,9 @@ from generator.core.errors import EXIT_CHECK_FAILED
 from generator.core.fsutil import atomic_write
 from generator.core.progress import progress_bar
 from generator.core.report import Report
-from generator.image.engines import ENGINES
-from generator.image.verify import verify_project
+from generator.image.build import project_engine
+from generator.image.engines.select import ENGINES
+from generator.image.verify import other_engine, verify_project
 
 
 def register(sub: Any) -> None:
@@ -47,9 +48,12 @@ def run(args: argparse.Namespace) -> Report:
                                                       sort_keys=True) + "\n").encode())
             args.json = None
         return empty
+    project = Path(args.project)
     with progress_bar("verify", unit="task", enabled=args.json is None) as bar:
-        result = verify_project(Path(args.project), only=only,
-                                engine_name=args.engine, cross_engine=args.cross_engine,
+        engine = project_engine(project, args.engine)
+        result = verify_project(project, engine=engine,
+                                engine_b=other_engine(project, engine) if args.cross_engine
+                                else None, only=only,
                                 keep=Path(args.keep) if args.keep else None, progress=bar)
     report = Report("verify-reproducible")
     report.data = result.to_json()

@@ -1,7 +1,9 @@
 """The one place gen runs external programs (engines, skopeo, mmdebstrap, apt, git, uv).
 
-Every call goes through `run()`: a missing program or a failure becomes a ToolError whose one
-line names the program, what it was doing and the tail of its stderr.
+Every call goes through `run()` (a daemon: `spawn()`): a missing program, a timeout or a failure
+becomes a ToolError whose one line names the program, what it was doing and the tail of its
+stderr. No other module of gen imports subprocess: ruff's TID251 rule (pyproject.toml) and
+tests/unit/test_one_door.py fail otherwise.
 
 A program's warnings (buildah's and skopeo's `level=warning` / `WARN[0000]` lines, such as
 the CNI config warnings, docker's `WARNING:` lines) are not errors: they are kept out of every
@@ -17,13 +19,16 @@ import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from generator.core.errors import ToolError
 
-__all__ = ["LOG", "Result", "failure_detail", "is_warning", "log_warnings", "run", "spawn",
-           "split_warnings", "tail", "which"]
+__all__ = ["DEVNULL", "LOG", "PIPE", "Result", "TimedOut", "failure_detail", "is_warning",
+           "log_warnings", "run", "spawn", "split_warnings", "tail", "which"]
 
 Result = subprocess.CompletedProcess
+PIPE = subprocess.PIPE  # for run(stdout=...): callers never import subprocess
+DEVNULL = subprocess.DEVNULL
 LOG = logging.getLogger("gen")  # detail for `-v` (cli.main shows it; silent otherwise)
 
 # A line that is a program's log message below error level, in the formats the container
@@ -34,6 +39,23 @@ _WARNING_RE = re.compile(
     r"|\s*(?:WARN|WARNING|INFO|DEBU|DEBUG|TRAC|TRACE)\[[^\]]*\]"
     r"|\s*WARNING:\s"
     r"|\s*\d+ warnings? found\b")
+
+
+class TimedOut(ToolError):
+    """A program ran past its timeout and was killed: a ToolError whose message names the
+    program and the limit, holding what the program printed before (`stdout`, `stderr`: bytes
+    or None; the kill comes before any decoding). Reported as the ToolError it is."""
+
+    def __init__(self, message: str, *, hint: str | None, program: str, timeout: float,
+                 stdout: bytes | str | None, stderr: bytes | str | None) -> None:
+        super().__init__(message, hint=hint)
+        self.program = program
+        self.timeout = timeout
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "error": "ToolError"}
 
 
 def is_warning(line: str) -> bool:
@@ -115,12 +137,32 @@ def run(
     capture: bool = True,
     text: bool = True,
     stdout: int | None = None,
+    umask: int | None = None,
     fix: str | None = None,
+    timeout_fix: str | None = None,
 ) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
-    """Run `cmd`; `what` says what it is for ("push the base image"), used in errors."""
+    """Run `cmd`; `what` says what it is for ("push the base image"), used in errors.
+
+    - A program named without a `/` is looked up on PATH first (`which`): not installed is a
+      ToolError (fix: `gen infra install`); a path that does not exist is one with `fix`.
+    - `env` replaces the environment (default: gen's own), `extra_env` is added to it.
+    - `capture` (default): stdout and stderr are returned, text unless `text=False` or there is
+      `input` (bytes written to stdin: then the output is bytes too); `stdout` (PIPE, DEVNULL,
+      a file descriptor) overrides where stdout goes. Not `capture`: the output passes through
+      to gen's own stdout/stderr.
+    - `umask` is set in the child only, between fork and exec (Popen's `umask`, done in C: safe
+      with gen's threads, unlike a `preexec_fn`); gen's own umask never changes.
+    - `timeout` (seconds): the program is killed when it overruns it and `TimedOut` (a
+      ToolError naming the program and the limit, hint `timeout_fix`, else `fix`) is raised.
+    - `check` (default): a non-zero exit is a ToolError carrying the tail of the program's
+      stderr. With `check=False` the result is returned whatever the exit code; a failed one's
+      warnings are left to the caller's `failure_detail` (which logs them), a successful
+      one's are logged here, as with `check`.
+    """
     argv = [os.fspath(c) for c in cmd]
     if "/" not in argv[0]:
         argv[0] = which(argv[0])
+    name = Path(argv[0]).name
     full_env = dict(os.environ if env is None else env)
     if extra_env:
         full_env.update(extra_env)
@@ -130,19 +172,20 @@ def run(
             stdout=stdout if stdout is not None else (subprocess.PIPE if capture else None),
             stderr=subprocess.PIPE if capture else None,
             text=text if input is None else False,
+            umask=-1 if umask is None else umask,
         )
     except FileNotFoundError as exc:
         raise ToolError(f"cannot {what}: '{argv[0]}' not found", hint=fix
                         or "run `gen infra install`") from exc
     except subprocess.TimeoutExpired as exc:
-        raise ToolError(f"cannot {what}: {Path(argv[0]).name} timed out after {timeout:.0f}s",
-                        hint=fix) from exc
-    name = Path(argv[0]).name
+        raise TimedOut(f"cannot {what}: {name} timed out after {timeout:.0f}s",
+                       hint=timeout_fix or fix, program=name, timeout=float(timeout or 0),
+                       stdout=exc.stdout, stderr=exc.stderr) from exc
     if check and result.returncode != 0:
         detail = failure_detail(name, result.stderr, result.stdout)
-        raise ToolError(f"cannot {what}: `{Path(argv[0]).name} {' '.join(argv[1:3])}...` exited "
+        raise ToolError(f"cannot {what}: `{name} {' '.join(argv[1:3])}...` exited "
                         f"{result.returncode}: {detail}", hint=fix)
-    if capture:
+    if capture and result.returncode == 0:
         log_warnings(name, result.stderr)
     return result
 

@@ -13,7 +13,7 @@ _EXPORTS = {
     "build_project": "build",
     "verify_project": "verify",
     "collect_garbage": "gc",
-    "available_engines": "engines",
+    "available_engines": "engines.select",
     "load_images": "images",
     "save_images": "images",
 }

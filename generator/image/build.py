@@ -40,7 +40,8 @@ from generator.core.errors import InputError, ToolError
 from generator.core.fsutil import atomic_write
 from generator.core.layout import in_build_context
 from generator.image import registry
-from generator.image.engines import BuildRequest, Engine, get_engine
+from generator.image.engines.base import BuildRequest, Engine
+from generator.image.engines.select import get_engine
 from generator.image.images import BuiltImage, load_images, save_images
 from generator.image.normalize import (
     NORMALIZER_VERSION,
@@ -51,12 +52,13 @@ from generator.image.normalize import (
 from generator.image.oci import Descriptor, Layout, platform_str
 from generator.lock.fetch import artifact_names
 from generator.lock.lockset import LockSet, read_lockset
+from generator.spec.config import load_dataset_config
 from generator.spec.model import Project, SweTask, Task
 from generator.spec.project import load_project, select_tasks
 
 __all__ = ["BuildOutcome", "Conditions", "base_refs", "build_project", "build_task_image",
-           "cache_record_path", "cache_tag", "input_key", "require_base", "stage_context",
-           "task_key"]
+           "cache_record_path", "cache_tag", "input_key", "project_engine", "require_base",
+           "stage_context", "task_key"]
 
 CACHE_DIR = state_paths.BUILD_CACHE
 OCI_DIR = state_paths.BUILD_OCI
@@ -373,14 +375,20 @@ def _pull_cached(root: Path, state: Path, task: Task, key: str, repository: str,
             "pulled_from": f"{src}@{desc.digest}"}
 
 
-def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
-                  engine_name: str | None = None, jobs: int = 1, push: bool = True,
+def project_engine(project_dir: Path, name: str | None = None) -> Engine:
+    """The engine `name` (auto or one of ENGINES), else gen.yaml's `engine` (default auto), its
+    storage in the project's build state: what `gen build` and `verify-reproducible` use."""
+    root = Path(project_dir).resolve()
+    return get_engine(name or load_dataset_config(root).engine, root / state_paths.BUILD)
+
+
+def build_project(project_dir: Path, *, engine: Engine, only: Sequence[str] | None = None,
+                  jobs: int = 1, push: bool = True,
                   rebuild: bool = False, registry_cache: bool = True,
                   store: Store | None = None,
                   progress: Callable[[int], None] | None = None) -> tuple[str, list[BuildOutcome]]:
-    """Build every (or the named) task; returns (engine id, outcomes).
-
-    The engine is `engine_name`, else gen.yaml's `engine` (default auto).
+    """Build every (or the named) task with `engine` (`project_engine` makes the one the CLI
+    uses); returns (engine id, outcomes).
 
     An unchanged input key is a cache hit, first in `.gen/build/cache/`, then (when pushing
     and `registry_cache`) in the registry, under the tag `build-<key hex>`. `rebuild` skips
@@ -394,7 +402,6 @@ def build_project(project_dir: Path, *, only: Sequence[str] | None = None,
     names = artifact_names(root)
     state = root / state_paths.BUILD
     state.mkdir(parents=True, exist_ok=True)
-    engine = get_engine(engine_name or project.config.engine, state)
     engine_id = engine.version()
     repo_base = project.config.registry
     images = load_images(root)

@@ -35,7 +35,7 @@ from generator.core import state
 from generator.core.cas import default_store
 from generator.core.errors import GenError, InputError, ToolError, UsageError
 from generator.core.fsutil import mount_points
-from generator.image.engines import Buildah
+from generator.image.engines.buildah import Buildah
 from generator.image.images import load_images
 from generator.lock.lockset import read_lockset
 

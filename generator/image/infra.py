@@ -29,7 +29,7 @@ from generator.core import proc
 from generator.core import state as state_paths
 from generator.core.errors import ToolError
 from generator.core.fsutil import mount_points
-from generator.image.engines import DOCKER_CLI
+from generator.image.engines.base import DOCKER_CLI
 
 __all__ = ["PACKAGES", "Infra", "Status", "alive", "env_lines", "running", "stop_pid"]
 

@@ -37,7 +37,8 @@ from generator.image.build import (
     vendored_files,
 )
 from generator.image.diff import ImageDiff, compare_flattened, compare_images
-from generator.image.engines import Engine, get_engine
+from generator.image.engines.base import Engine
+from generator.image.engines.select import get_engine
 from generator.image.images import BuiltImage, load_images
 from generator.image.oci import Layout
 from generator.lock.fetch import artifact_names
@@ -45,7 +46,8 @@ from generator.lock.lockset import LockSet, read_lockset
 from generator.spec.model import Project, Task
 from generator.spec.project import load_project, select_tasks
 
-__all__ = ["CONDITIONS_A", "CONDITIONS_B", "TaskVerdict", "VerifyResult", "verify_project"]
+__all__ = ["CONDITIONS_A", "CONDITIONS_B", "TaskVerdict", "VerifyResult", "other_engine",
+           "verify_project"]
 
 REPORT_FILE = state_paths.VERIFY_REPORT
 TEMP_PREFIX = state_paths.VERIFY_TEMP_PREFIX
@@ -144,7 +146,11 @@ def _check_recorded(image: BuiltImage | None, task: Task, project: Project, engi
     return out
 
 
-def _other_engine(name: str, state: Path) -> Engine:
+def other_engine(project_dir: Path, engine: Engine) -> Engine:
+    """`--cross-engine`'s second engine: the first usable of docker, buildah, buildx that is
+    not `engine`, its storage in the project's build state."""
+    name = engine.name
+    state = Path(project_dir).resolve() / state_paths.BUILD
     for cand in ("docker", "buildah", "buildx"):
         if cand == name:
             continue
@@ -156,10 +162,14 @@ def _other_engine(name: str, state: Path) -> Engine:
                     hint="gen infra up (buildah and docker)")
 
 
-def verify_project(project_dir: Path, *, only: Sequence[str] | None = None,
-                   engine_name: str | None = None, cross_engine: bool = False,
+def verify_project(project_dir: Path, *, engine: Engine, engine_b: Engine | None = None,
+                   only: Sequence[str] | None = None,
                    store: Store | None = None, keep: Path | None = None,
                    progress: Callable[[int], None] | None = None) -> VerifyResult:
+    """Build each (or each named) task twice, A with `engine` and B with `engine_b` (given:
+    `--cross-engine`, see `other_engine`) or else `engine` again, and compare the results.
+    `build.project_engine` makes the engine the CLI uses."""
+    cross_engine = engine_b is not None
     t_all = time.perf_counter()
     project = load_project(Path(project_dir))
     root = project.root
@@ -169,9 +179,8 @@ def verify_project(project_dir: Path, *, only: Sequence[str] | None = None,
     names = artifact_names(root)
     state = root / state_paths.VERIFY
     state.mkdir(parents=True, exist_ok=True)
-    engine_a = get_engine(engine_name or project.config.engine, root / state_paths.BUILD)
-    engine_b = _other_engine(engine_a.name, root / state_paths.BUILD) if cross_engine \
-        else engine_a
+    engine_a = engine
+    engine_b = engine_b if engine_b is not None else engine_a
     id_a, id_b = engine_a.version(), engine_b.version()
     images = load_images(root)
     for task in tasks:  # every base there before the first build: one line when one is not

@@ -22,7 +22,6 @@ import contextlib
 import io
 import os
 import shutil
-import subprocess
 import tarfile
 import tempfile
 import threading
@@ -35,7 +34,7 @@ from typing import Protocol
 
 from generator.core import proc
 from generator.core.errors import ToolError, UsageError
-from generator.image.engines import DOCKER_CLI
+from generator.image.engines.base import DOCKER_CLI
 
 __all__ = [
     "RUNNERS",
@@ -157,10 +156,10 @@ class _CliContainer:
         spool = tempfile.TemporaryDirectory(prefix="gen-cp-") \
             if self.runner.spools_cp_stdin else contextlib.nullcontext(None)
         with spool as tmpdir:
-            r = subprocess.run([self.runner.program, "cp", "-", f"{self.id}:/"],
-                               input=make_tar(files), capture_output=True, timeout=120,
-                               check=False,
-                               env=None if tmpdir is None else {**os.environ, "TMPDIR": tmpdir})
+            r = proc.run([self.runner.program, "cp", "-", f"{self.id}:/"],
+                         what=f"copy files into container {self.id[:12]}",
+                         input=make_tar(files), timeout=120, check=False,
+                         extra_env=None if tmpdir is None else {"TMPDIR": tmpdir})
         if r.returncode != 0:
             why = proc.failure_detail(self.runner.name, r.stderr, lines=4)
             raise ToolError(f"cannot copy files into container {self.id[:12]} "
@@ -170,8 +169,9 @@ class _CliContainer:
         argv = [self.runner.program, "exec", self.id, "bash", "-c", f"{{ {script}\n}} 2>&1"]
         t0 = time.monotonic()
         try:
-            r = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired as exc:
+            r = proc.run(argv, what=f"run a step in container {self.id[:12]}", timeout=timeout,
+                         check=False, text=False)
+        except proc.TimedOut as exc:
             self.kill()  # the exec'd processes live in the container, not in our client
             partial = exc.stdout or b""
             return ExecResult(None, partial.decode("utf-8", "replace")
@@ -187,14 +187,14 @@ class _CliContainer:
         return ExecResult(r.returncode, out + err, time.monotonic() - t0)
 
     def kill(self) -> None:
-        subprocess.run([self.runner.program, "kill", self.id], capture_output=True,
-                       timeout=60, check=False)
+        proc.run([self.runner.program, "kill", self.id],
+                 what=f"kill container {self.id[:12]}", timeout=60, check=False, text=False)
 
     def remove(self) -> None:
         if self._removed:
             return
-        subprocess.run([self.runner.program, "rm", "-f", self.id], capture_output=True,
-                       timeout=120, check=False)
+        proc.run([self.runner.program, "rm", "-f", self.id],
+                 what=f"remove container {self.id[:12]}", timeout=120, check=False, text=False)
         self._removed = True
         with _LIVE_LOCK:
             _LIVE.pop(self.id, None)
@@ -221,8 +221,9 @@ class _CliRunner:
         raise NotImplementedError
 
     def _has_image(self, ref: str) -> bool:
-        r = subprocess.run([self.program, "image", "inspect", "--format", "{{.Id}}", ref],
-                           capture_output=True, timeout=60, check=False)
+        r = proc.run([self.program, "image", "inspect", "--format", "{{.Id}}", ref],
+                     what=f"look for {ref} in {self.name}'s images", timeout=60, check=False,
+                     text=False)
         return r.returncode == 0
 
     def _load_layout(self, layout: Path, name: str, tag: str) -> None:  # pragma: no cover
@@ -238,9 +239,9 @@ class _CliRunner:
                 return tag
             pulled = None
             if not ref.startswith("localhost/"):
-                pulled = subprocess.run([self.program, "pull", "-q", *self._pull_args(ref), ref],
-                                        capture_output=True, text=True, timeout=1800,
-                                        check=False)
+                pulled = proc.run([self.program, "pull", "-q", *self._pull_args(ref), ref],
+                                  what=f"pull {ref} into {self.name}", timeout=1800,
+                                  check=False)
                 if pulled.returncode == 0:
                     return ref
             if layout is not None and (layout / "index.json").is_file():
@@ -267,11 +268,11 @@ class _CliRunner:
         for k, v in sorted(spec.env.items()):
             argv += ["-e", f"{k}={v}"]
         argv += ["--entrypoint", "sleep", ref, str(int(spec.lifetime_sec))]
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+        r = proc.run(argv, what=f"start a container of {ref}", timeout=300, check=False)
         cid = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
         if r.returncode != 0 or not cid:
-            subprocess.run([self.program, "rm", "-f", name], capture_output=True, timeout=60,
-                           check=False)
+            proc.run([self.program, "rm", "-f", name], what=f"remove container {name}",
+                     timeout=60, check=False, text=False)
             raise ToolError(f"{self.name} cannot start a container of {ref}: "
                             f"{proc.failure_detail(self.name, r.stderr, lines=4)}",
                             hint=self.fix_hint)
@@ -281,9 +282,9 @@ class _CliRunner:
         return c
 
     def containers(self, label: str) -> list[str]:
-        r = subprocess.run([self.program, "ps", "-a", "-q", "--no-trunc", "--filter",
-                            f"label={label}"], capture_output=True, text=True, timeout=60,
-                           check=False)
+        r = proc.run([self.program, "ps", "-a", "-q", "--no-trunc", "--filter",
+                      f"label={label}"], what=f"list the containers labelled {label}",
+                     timeout=60, check=False)
         return [ln.strip() for ln in r.stdout.splitlines() if ln.strip()]
 
 
@@ -298,8 +299,8 @@ class DockerRunner(_CliRunner):
     def available(self) -> str | None:
         if not os.path.exists(self.program) and shutil.which(self.program) is None:
             return f"{self.program} is missing (fix: gen infra install)"
-        r = subprocess.run([self.program, "version", "--format", "{{.Server.Version}}"],
-                           capture_output=True, text=True, timeout=60, check=False)
+        r = proc.run([self.program, "version", "--format", "{{.Server.Version}}"],
+                     what="reach the Docker engine", timeout=60, check=False)
         if r.returncode != 0:
             return ("no Docker engine answers at "
                     f"{os.environ.get('DOCKER_HOST', 'unix:///var/run/docker.sock')} "
@@ -339,8 +340,8 @@ class PodmanRunner(_CliRunner):
     def available(self) -> str | None:
         if shutil.which(self.program) is None:
             return "podman is not installed (fix: apt-get install podman)"
-        r = subprocess.run([self.program, "info", "--format", "{{.Host.OCIRuntime.Name}}"],
-                           capture_output=True, text=True, timeout=60, check=False)
+        r = proc.run([self.program, "info", "--format", "{{.Host.OCIRuntime.Name}}"],
+                     what="ask podman for its OCI runtime", timeout=60, check=False)
         if r.returncode != 0:
             return f"podman does not work here: {proc.failure_detail('podman', r.stderr, lines=4)}"
         return None

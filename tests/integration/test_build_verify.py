@@ -10,8 +10,9 @@ import pytest
 
 from generator.core.cas import default_store
 from generator.image import registry as reg
-from generator.image.build import build_project, known_base_layers
-from generator.image.engines import Buildah, available_engines
+from generator.image.build import build_project, known_base_layers, project_engine
+from generator.image.engines.buildah import Buildah
+from generator.image.engines.select import available_engines
 from generator.image.images import load_images
 from generator.image.oci import Layout
 from generator.image.verify import verify_project
@@ -51,7 +52,7 @@ def example(base_image: str, gen_cas: Path, tmp_path_factory: pytest.TempPathFac
 @pytest.mark.parametrize("engine", ["buildah", "docker"])
 def test_example_dataset_is_reproducible(example: Path, engine: str) -> None:
     _engine(engine)
-    result = verify_project(example, engine_name=engine)
+    result = verify_project(example, engine=project_engine(example, engine))
     bad = {v.task: v.diff.text() if v.diff else None for v in result.verdicts if not v.identical}
     assert result.ok, bad
     assert len(result.verdicts) == 3
@@ -100,14 +101,15 @@ def test_example_keys_and_digests_are_pinned(example: Path) -> None:
     _engine("buildah")
     if _locks_digest(example) != PINNED_LOCKS:
         pytest.skip("the example's locks were re-pinned since these digests were recorded")
-    _, outcomes = build_project(example, engine_name="buildah", push=False)
+    _, outcomes = build_project(example, engine=project_engine(example, "buildah"), push=False)
     got = {o.task: (o.image.key, o.image.digest) for o in outcomes}
     assert got == PINNED
 
 
 def test_build_pushes_by_digest_and_caches(example: Path) -> None:
     _engine("buildah")
-    engine, first = build_project(example, only=["fix-log-parser"], engine_name="buildah")
+    engine, first = build_project(example, only=["fix-log-parser"],
+                                  engine=project_engine(example, "buildah"))
     assert engine.startswith("buildah")
     [o] = first
     got = reg.resolve(o.image.ref)  # the registry serves exactly the normalized manifest
@@ -115,7 +117,8 @@ def test_build_pushes_by_digest_and_caches(example: Path) -> None:
     images = load_images(example)
     assert images["fix-log-parser"].digest == o.image.digest
     # unchanged inputs: nothing is rebuilt
-    _, second = build_project(example, only=["fix-log-parser"], engine_name="buildah")
+    _, second = build_project(example, only=["fix-log-parser"],
+                              engine=project_engine(example, "buildah"))
     assert second[0].cached and second[0].image.digest == o.image.digest
     # the same digest as verify-reproducible found: build and verify agree on the identity
     report = json.loads((example / ".gen/verify/report.json").read_text()) \
@@ -125,8 +128,8 @@ def test_build_pushes_by_digest_and_caches(example: Path) -> None:
         assert report["tasks"]["fix-log-parser"]["digest_a"] == o.image.digest
     # a changed rendered input changes the key: rebuilt
     (example / "dataset/fix-log-parser/files/app/sample.log").write_text("changed\n")
-    _, third = build_project(example, only=["fix-log-parser"], engine_name="buildah",
-                             push=False)
+    _, third = build_project(example, only=["fix-log-parser"],
+                             engine=project_engine(example, "buildah"), push=False)
     assert not third[0].cached and third[0].image.key != o.image.key
     # the base's layers are shared with the store (one inode), not copied into each layout
     layout = Layout.open(example / third[0].image.layout)

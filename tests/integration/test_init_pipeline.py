@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.image.engines import available_engines
+from generator.image.engines.select import available_engines
 from tests.integration.conftest import REPO, need, run_gen
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -18,8 +18,8 @@ from generator.core.fsutil import link_or_copy
 from generator.image import build as build_mod
 from generator.image import registry as reg
 from generator.image import verify as verify_mod
-from generator.image.build import build_project, cache_tag, known_base_layers
-from generator.image.engines import available_engines
+from generator.image.build import build_project, cache_tag, known_base_layers, project_engine
+from generator.image.engines.select import available_engines
 from generator.image.images import load_images
 from generator.image.oci import MT_CONFIG, MT_LAYER_TAR, Layout
 from generator.image.verify import verify_project
@@ -58,7 +58,8 @@ def test_an_image_built_elsewhere_is_pulled_not_rebuilt(
     need(why is None, f"engine buildah is not usable: {why}")
     # machine A: builds (whatever the registry holds) and pushes under the key's tag
     a = _fetched_copy(tmp_path / "a")
-    _, [built] = build_project(a, only=[TASK], engine_name="buildah", registry_cache=False)
+    _, [built] = build_project(a, only=[TASK], engine=project_engine(a, "buildah"),
+                               registry_cache=False)
     assert built.cache is None
     key = built.image.key
     tag = f"{built.image.repository}:{cache_tag(key)}"
@@ -67,7 +68,7 @@ def test_an_image_built_elsewhere_is_pulled_not_rebuilt(
     # machine B: a fresh checkout, nothing in .gen/build; building is forbidden
     b = _fetched_copy(tmp_path / "b")
     monkeypatch.setattr(build_mod, "build_task_image", _no_build)
-    _, [pulled] = build_project(b, only=[TASK], engine_name="buildah")
+    _, [pulled] = build_project(b, only=[TASK], engine=project_engine(b, "buildah"))
     assert pulled.cached and pulled.cache == "registry"
     assert pulled.image.key == key and pulled.image.digest == built.image.digest
     assert load_images(b)[TASK].digest == built.image.digest
@@ -93,7 +94,7 @@ def test_an_image_built_elsewhere_is_pulled_not_rebuilt(
         assert a_layout.blob_path(k.descriptor.digest).stat().st_ino == k.path.stat().st_ino
 
     # then it is a local hit; and the CLI reports where a cached image came from
-    _, [again] = build_project(b, only=[TASK], engine_name="buildah")
+    _, [again] = build_project(b, only=[TASK], engine=project_engine(b, "buildah"))
     assert again.cache == "local" and again.image.digest == built.image.digest
     c = _fetched_copy(tmp_path / "c")
     monkeypatch.undo()
@@ -105,12 +106,12 @@ def test_an_image_built_elsewhere_is_pulled_not_rebuilt(
     monkeypatch.setattr(build_mod, "build_task_image", _no_build)
     d = _fetched_copy(tmp_path / "d")
     with pytest.raises(AssertionError, match="registry cache holds"):
-        build_project(d, only=[TASK], engine_name="buildah", registry_cache=False)
+        build_project(d, only=[TASK], engine=project_engine(d, "buildah"), registry_cache=False)
     with pytest.raises(AssertionError, match="registry cache holds"):
-        build_project(b, only=[TASK], engine_name="buildah", rebuild=True)
+        build_project(b, only=[TASK], engine=project_engine(b, "buildah"), rebuild=True)
     # and without pushing, the registry cache is neither read nor written
     with pytest.raises(AssertionError, match="registry cache holds"):
-        build_project(d, only=[TASK], engine_name="buildah", push=False)
+        build_project(d, only=[TASK], engine=project_engine(d, "buildah"), push=False)
 
 
 def _push_image(tmp: Path, dest: str, platform: str) -> str:
@@ -214,7 +215,7 @@ def test_verify_catches_a_poisoned_registry_cache(base_image: str, gen_cas: Path
     why = available_engines(REPO / ".gen" / "build").get("buildah")
     need(why is None, f"engine buildah is not usable: {why}")
     a = _fetched_copy(tmp_path / "a")
-    _, [good] = build_project(a, only=[TASK], engine_name="buildah")
+    _, [good] = build_project(a, only=[TASK], engine=project_engine(a, "buildah"))
     shared_tag = f"{good.image.repository}:{cache_tag(good.image.key)}"
     # the poison: the same image plus one empty layer, pushed under the key's tag
     src = Layout.open(a / good.image.layout)
@@ -231,9 +232,9 @@ def test_verify_catches_a_poisoned_registry_cache(base_image: str, gen_cas: Path
     private = _private_registry(e, "poison")
     tag = f"{private}/{TASK}:{cache_tag(good.image.key)}"
     reg.push_layout(poison.root, TASK, tag, all_platforms=False)
-    _, [pulled] = build_project(e, only=[TASK], engine_name="buildah")
+    _, [pulled] = build_project(e, only=[TASK], engine=project_engine(e, "buildah"))
     assert pulled.cache == "registry" and pulled.image.digest == bad.digest
-    result = verify_project(e, only=[TASK], engine_name="buildah")
+    result = verify_project(e, only=[TASK], engine=project_engine(e, "buildah"))
     [v] = result.verdicts
     assert v.identical and v.digest_a == good.image.digest  # the inputs build the good one
     assert v.recorded is not None and v.recorded["matches"] is False
@@ -246,7 +247,7 @@ def test_verify_catches_a_poisoned_registry_cache(base_image: str, gen_cas: Path
     _push_image(tmp_path / "arm", tag, "linux/arm64")
     f = _fetched_copy(tmp_path / "f")
     (f / "gen.yaml").write_text((e / "gen.yaml").read_text())  # e's private repository
-    _, [rebuilt] = build_project(f, only=[TASK], engine_name="buildah")
+    _, [rebuilt] = build_project(f, only=[TASK], engine=project_engine(f, "buildah"))
     assert rebuilt.cache is None and not rebuilt.cached
     assert rebuilt.warning is not None and "was not used" in rebuilt.warning
     assert "linux/arm64 image" in rebuilt.warning

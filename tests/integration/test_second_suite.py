@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.image.engines import available_engines
+from generator.image.engines.select import available_engines
 from generator.lock.lockfiles import parse_python_lock
 from generator.lock.lockset import python_input, read_lockset
 from tests.helpers import GEN_YAML, build_project, terminal_spec

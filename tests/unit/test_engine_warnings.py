@@ -19,8 +19,8 @@ from generator.cli import _verbose_log, main
 from generator.core import proc
 from generator.core.errors import ToolError
 from generator.image import build
-from generator.image.engines import BuildRequest
-from generator.image.engines import _run as engine_run
+from generator.image.engines.base import BuildRequest
+from generator.image.engines.base import run_engine as engine_run
 from generator.render.pipeline import render
 
 CNI = ('time="2026-12-06T03:36:29Z" level=warning msg="Error validating CNI config file '
@@ -167,3 +167,56 @@ def test_missing_base_is_one_line_before_any_build(tmp_path: Path,
     assert err == (f"gen build: error: the locked base {pinned.group(1)} is not in the registry "
                    "(fix: gen base build)\n")
     assert set(asked) == {pinned.group(1)}
+
+
+def test_run_sets_the_umask_in_the_child_only(tmp_path: Path) -> None:
+    """proc.run(umask=...) (the verify builds' 022/077): the child has it, gen keeps its own."""
+    import os
+
+    before = os.umask(0o022)
+    os.umask(before)
+    got = proc.run(["sh", "-c", "umask"], what="read the umask", umask=0o077).stdout
+    assert got.strip() == "0077"
+    assert proc.run(["sh", "-c", "umask"], what="read the umask").stdout.strip() \
+        == f"{before:04o}"
+    now = os.umask(before)
+    assert now == before
+
+
+def test_engine_steps_get_the_request_umask_env_and_timeout(tmp_path: Path) -> None:
+    req = BuildRequest(context=tmp_path, out_layout=tmp_path / "out", ref_name="image",
+                       epoch=0, umask=0o077, env={"TZ": "Pacific/Kiritimati"}, timeout=5)
+    out = engine_run(["sh", "-c", 'umask; echo "$TZ $EXTRA"'], what="build", req=req,
+                     extra={"EXTRA": "x"})
+    assert out.split("\n")[:2] == ["0077", "Pacific/Kiritimati x"]
+    slow = BuildRequest(context=tmp_path, out_layout=tmp_path / "out", ref_name="image",
+                        epoch=0, timeout=0.2)
+    with pytest.raises(ToolError) as got:
+        engine_run(["sleep", "5"], what="build with buildah", req=slow)
+    assert got.value.one_line() == ("cannot build with buildah: sleep timed out after 0s (fix: "
+                                    "raise the build timeout or look for a hanging RUN step)")
+
+
+def test_a_timeout_is_a_tool_error_keeping_the_output(tmp_path: Path) -> None:
+    with pytest.raises(proc.TimedOut) as got:
+        proc.run(["sh", "-c", "echo started; sleep 5"], what="wait", timeout=0.5, text=False)
+    exc = got.value
+    assert isinstance(exc, ToolError) and exc.program == "sh" and exc.timeout == 0.5
+    assert exc.one_line() == "cannot wait: sh timed out after 0s"
+    assert exc.stdout == b"started\n"
+    assert exc.to_json()["error"] == "ToolError"
+
+
+def test_run_pipes_bytes_in_and_out(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 4
+    r = proc.run(["cat"], what="copy bytes", input=data)
+    assert r.stdout == data and r.returncode == 0
+    r = proc.run(["sh", "-c", "printf '\\377'; exit 3"], what="fail", check=False, text=False)
+    assert (r.returncode, r.stdout) == (3, b"\xff")
+    with pytest.raises(ToolError, match="'no-such-program-gen' is not installed"):
+        proc.run(["no-such-program-gen"], what="run nothing")
+    with pytest.raises(ToolError, match="not found"):
+        proc.run([str(tmp_path / "missing")], what="run nothing")
+    r = proc.run(["sh", "-c", "pwd; echo $X"], what="look around", cwd=tmp_path,
+                 env={"PATH": "/usr/bin:/bin", "X": "1"})
+    assert r.stdout.split() == [str(tmp_path), "1"]

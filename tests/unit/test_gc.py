@@ -141,7 +141,7 @@ def test_buildah_storage_without_buildah_is_kept_and_named(
         project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Pruning buildah's storage goes through buildah (the integration test prunes a real
     one); without it the storage is left alone and the report says why."""
-    from generator.image.engines import Buildah
+    from generator.image.engines.buildah import Buildah
 
     storage = project / ".gen" / "build" / "buildah" / "root"
     storage.mkdir(parents=True)
@@ -158,7 +158,8 @@ def test_which_buildah_images_are_pinned(project: Path,
     """An image in buildah's storage stays when its digest, or a digest its names carry, is
     one images.lock pins (index or manifest digest); everything else goes, with the working
     containers (the real buildah: tests/integration/test_build_verify.py)."""
-    from generator.image.engines import Buildah, StoredImage
+    from generator.image.engines.base import StoredImage
+    from generator.image.engines.buildah import Buildah
 
     pin = read_lockset(project).images.pins[0]
     images = [
@@ -189,7 +190,7 @@ def test_which_buildah_images_are_pinned(project: Path,
 def test_a_failing_buildah_leaves_its_storage_and_gc_goes_on(
         project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from generator.core.errors import ToolError
-    from generator.image.engines import Buildah
+    from generator.image.engines.buildah import Buildah
 
     def fail(self: Buildah) -> list[str]:
         raise ToolError("cannot list the containers in buildah's storage: buildah exited 125")
@@ -345,6 +346,6 @@ def test_a_check_creates_no_state_dir(tmp_path: Path,
 ])
 def test_buildah_sizes_are_read_in_decimal_units(text: str, size: int) -> None:
     """What gc reports freeing in buildah's storage: its sizes as buildah prints them."""
-    from generator.image.engines import parse_size
+    from generator.image.engines.base import parse_size
 
     assert parse_size(text) == size

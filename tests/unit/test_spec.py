@@ -201,7 +201,7 @@ def test_gen_yaml_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     cfg["engine"] = "buildx"
     (project / "gen.yaml").write_text(yaml.safe_dump(cfg))
     assert load_dataset_config(project).engine == "buildx"
-    monkeypatch.setattr(engines, "DOCKER_CLI", str(tmp_path / "no-docker"))
+    monkeypatch.setattr("generator.image.engines.base.DOCKER_CLI", str(tmp_path / "no-docker"))
     for cmd in (["build"], ["verify-reproducible"]):
         assert main([*cmd, "--project", str(project)]) == 1
         assert "engine buildx is not usable" in capsys.readouterr().err

@@ -14,7 +14,7 @@ import yaml
 from helpers import build_project as make_project
 from helpers import terminal_spec
 
-from generator.image.build import build_project
+from generator.image.build import build_project, project_engine
 from generator.image.images import BuiltImage, load_images, save_images
 from generator.lock.fetch import fetch_project
 from generator.render.pipeline import render
@@ -62,7 +62,7 @@ def example_images(base_image: str, gen_cas: Path,
                 for t in EXAMPLE_TASKS}
     project = copy_example(tmp_path_factory.mktemp("example-build") / "p")
     fetch_project(project)
-    build_project(project, engine_name="buildah")
+    build_project(project, engine=project_engine(project, "buildah"))
     built = load_images(project)
     return {t: BuiltImage(**{**built[t].__dict__,
                              "layout": str((project / built[t].layout).resolve())})
@@ -201,7 +201,8 @@ def broken(base_image: str, gen_cas: Path, tmp_path_factory: pytest.TempPathFact
     fetch_project(project)
     # one image for every task whose breakage is in its tests or solution (never in the
     # image), and the image with the baked-in solution
-    build_project(project, only=["good", "baked-solution"], engine_name="buildah")
+    build_project(project, only=["good", "baked-solution"],
+                  engine=project_engine(project, "buildah"))
     images = load_images(project)
     save_images(project, {**{t: BuiltImage(**{**images["good"].__dict__, "task": t})
                              for t in BROKEN}, "baked-solution": images["baked-solution"]})
