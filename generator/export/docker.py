@@ -4,13 +4,12 @@ be that digest's image; and untagging them again."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from generator.core.errors import InputError, ToolError
-from generator.core.proc import run
+from generator.validate.runner import DockerRunner
 
 __all__ = [
     "EXPORT_IMAGES_FILE", "load_into_docker", "read_export_images", "remove_from_docker",
@@ -34,33 +33,23 @@ def read_export_images(out: Path) -> dict[str, str]:
     return {str(e["name"]): str(e["ref"]) for e in (data.get("images") or {}).values()}
 
 
-def _docker(*args: str, what: str, timeout: float = 1800.0) -> str:
-    result = run(["docker", *args], what=what, timeout=timeout,
-                 fix="start the Docker engine (gen infra up) and set DOCKER_HOST "
-                     "(eval \"$(gen infra env)\")")
-    return str(result.stdout)
-
-
 def load_into_docker(tags: Mapping[str, str] | Iterable[tuple[str, str]]
                      ) -> list[dict[str, str]]:
     """For each (name, repository@digest): pull the image by digest into the Docker engine
     (skipped if present), tag it `name`, and check the tag is that digest's image.
 
-    Returns [{"name", "ref", "id"}] sorted by name. The engine is `docker` with the caller's
-    DOCKER_HOST; a failure raises ToolError (exit 1) naming the image.
+    Returns [{"name", "ref", "id"}] sorted by name. The engine is validate's docker runner (the
+    one door gen has to a container engine's images) with the caller's DOCKER_HOST; a failure
+    raises ToolError (exit 1) naming the image.
     """
     pairs = sorted(tags.items() if isinstance(tags, Mapping) else tags)
+    docker = DockerRunner()
     done: list[dict[str, str]] = []
     for name, ref in pairs:
-        have = run(["docker", "image", "inspect", "--format", "{{.Id}}", ref],
-                   what=f"inspect {ref}", check=False, timeout=120)
-        if have.returncode != 0:
-            _docker("pull", "--quiet", ref, what=f"pull {ref}")
-        image_id = _docker("image", "inspect", "--format", "{{.Id}}", ref,
-                           what=f"inspect {ref}").strip()
-        _docker("tag", ref, name, what=f"tag {ref} as {name}")
-        tagged = _docker("image", "inspect", "--format", "{{.Id}}", name,
-                         what=f"inspect {name}").strip()
+        docker.ensure_image(ref)  # pulled by digest unless the engine has it
+        image_id = docker.image_id(ref)
+        docker.tag(ref, name)
+        tagged = docker.image_id(name)
         if tagged != image_id:
             raise ToolError(f"{name} is {tagged}, not the image of {ref} ({image_id})",
                             hint="remove the stale tag (docker rmi) and export again")
@@ -70,6 +59,6 @@ def load_into_docker(tags: Mapping[str, str] | Iterable[tuple[str, str]]
 
 def remove_from_docker(names: Iterable[str]) -> None:
     """Untag images (tests clean up with this); a missing tag is not an error."""
+    docker = DockerRunner()
     for name in sorted(set(names)):
-        with contextlib.suppress(ToolError):
-            run(["docker", "rmi", name], what=f"untag {name}", check=False, timeout=120)
+        docker.untag(name)

@@ -226,6 +226,21 @@ class _CliRunner:
                      text=False)
         return r.returncode == 0
 
+    def image_id(self, ref: str) -> str:
+        """The engine's id of the image `ref` names (a ToolError when it has none)."""
+        r = proc.run([self.program, "image", "inspect", "--format", "{{.Id}}", ref],
+                     what=f"inspect {ref}", timeout=120, fix=self.fix_hint)
+        return str(r.stdout).strip()
+
+    def tag(self, ref: str, name: str) -> None:
+        """Tag the image `ref` (already in the engine) as `name`."""
+        proc.run([self.program, "tag", ref, name], what=f"tag {ref} as {name}", timeout=120,
+                 fix=self.fix_hint)
+
+    def untag(self, name: str) -> None:
+        """Remove the tag `name`; a missing tag is not an error."""
+        proc.run([self.program, "rmi", name], what=f"untag {name}", timeout=120, check=False)
+
     def _load_layout(self, layout: Path, name: str, tag: str) -> None:  # pragma: no cover
         raise NotImplementedError
 

@@ -150,6 +150,7 @@ def test_cli_env_as_json_and_as_shell(tmp_path: Path, monkeypatch: pytest.Monkey
                                       capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("GEN_INFRA", raising=False)
     monkeypatch.setenv("GEN_REGISTRY", "127.0.0.1:5998")
+    monkeypatch.setattr(Infra, "docker_version", staticmethod(lambda host: None))  # no engine
     assert main(["infra", "env", "--project", str(tmp_path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["env"]["GEN_REGISTRY"] == "127.0.0.1:5998"
