@@ -37,7 +37,8 @@ def quoted(value: Any) -> str:
 
 
 def scalar(value: Any) -> str:
-    """Any JSON value (string, number, bool, null, list, mapping) as a YAML flow scalar."""
+    """Any JSON value (string, number, bool, null, list, mapping) as a YAML flow scalar: also a
+    JSON text that str.splitlines() keeps on one line (JSON Lines files use it)."""
     return _escape(json.dumps(value, ensure_ascii=False, sort_keys=isinstance(value, dict)))
 
 

@@ -39,7 +39,7 @@ def test_pip_install_then_render_check(tmp_path: Path) -> None:
     gen = venv / "bin" / "gen"
     # the installed package must not import from the source tree
     where = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "import generator.render.pipeline as r; print(r.PACKAGE_TEMPLATES)"],
+                            "import generator.render.templates as r; print(r.PACKAGE_TEMPLATES)"],
                            cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
     assert str(venv) in where and Path(where, "terminal", "Dockerfile.j2").is_file()
     help_out = subprocess.run([str(gen), "--help"], capture_output=True, text=True, check=True)
