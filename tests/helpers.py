@@ -49,7 +49,7 @@ def build_file_tree(root: Path, tree: Mapping[str, Any]) -> None:
         path.chmod(mode)
 
 
-GEN_YAML = {
+GEN_YAML: dict[str, Any] = {
     "name": "demo",
     "version": "1.0.0",
     "source_date_epoch": 1700000000,
@@ -71,7 +71,7 @@ def terminal_spec(**over: Any) -> dict[str, Any]:
     return spec
 
 
-TERMINAL_FILES = {
+TERMINAL_FILES: dict[str, Any] = {
     "app/hello.py": "print('helo')\n",
     "tests/test_outputs.py": "def test_hello():\n    assert True\n",
     "solution.sh": ("#!/bin/bash\necho \"print('hello')\" > /app/hello.py\n", 0o755),
@@ -118,7 +118,7 @@ def swe_spec(**over: Any) -> dict[str, Any]:
     return spec
 
 
-SWE_FILES = {"gold.patch": GOLD_PATCH, "test.patch": TEST_PATCH}
+SWE_FILES: dict[str, Any] = {"gold.patch": GOLD_PATCH, "test.patch": TEST_PATCH}
 
 
 def _apt_packages(names: list[str]) -> list[AptPackage]:

@@ -45,7 +45,7 @@ def test_harbor_loader_reports_silently_dropped_tasks(tmp_path: Path, consumers:
     }
     for name, breakit in broken.items():
         consumers.write_files(ds / name, consumers.harbor_task_files(name=f"gen/{name}"))
-        breakit(ds / name)
+        breakit(ds / name)  # type: ignore[no-untyped-call]
 
     res = consumers.run_loader("harbor", ds)
 

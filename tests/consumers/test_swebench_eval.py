@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_export_consumers import (
+
+from tests.consumers.test_export_consumers import (
     FORMATS,
     assert_all_loaded,
     example_tasks,

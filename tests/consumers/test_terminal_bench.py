@@ -25,13 +25,13 @@ def _rendered_dataset(consumers: Any) -> Path:
     ds = consumers.dataset_dir()
     if not ds.is_dir() or not any(p.is_dir() for p in ds.iterdir()):
         consumers.skip_or_fail(f"no rendered dataset at {ds} (run `gen render` first)")
-    return ds
+    return Path(ds)
 
 
 @pytest.fixture(scope="session")
 def gen_rendered(tmp_path_factory: pytest.TempPathFactory, consumers: Any) -> Path:
     """gen's own render output for the demo project (tests/helpers.py), rendered once."""
-    return consumers.gen_render_demo(tmp_path_factory.mktemp("gen-render"))
+    return Path(consumers.gen_render_demo(tmp_path_factory.mktemp("gen-render")))
 
 
 def _remove_key(task_yaml: Path, key: str) -> None:

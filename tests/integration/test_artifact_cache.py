@@ -13,6 +13,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -76,7 +77,7 @@ def test_fetch_falls_back_mirror_snapshot_cache(registry: str, debs: list[tuple[
                                                                                str, Path]],
                                                 http_dir: object, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    serve = http_dir  # type: ignore[assignment]
+    serve = http_dir
     monkeypatch.delenv("GEN_SNAPSHOT_BASE", raising=False)
     mirror, snap = tmp_path / "mirror", tmp_path / "snap"
     mirror_url, snap_url = serve(mirror), serve(snap)  # type: ignore[operator]
@@ -157,7 +158,7 @@ def test_fetch_falls_back_mirror_snapshot_cache(registry: str, debs: list[tuple[
     assert not artifact_cache.status(project, artifacts=fewer).index_current
 
 
-def registry_manifest(ref: str) -> dict[str, object]:
+def registry_manifest(ref: str) -> dict[str, Any]:
     found = registry.find_manifest(ref)
     assert found is not None, ref
     return {"digest": found[0], "manifest": found[3]}

@@ -17,8 +17,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from release_support import block_network, make_project
-from sigstore_double import LocalSigstore
+from tests.release.release_support import block_network, make_project
+from tests.release.sigstore_double import LocalSigstore
 
 
 @pytest.fixture

@@ -191,7 +191,7 @@ class LocalSigstore:
     def hostport(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
+        return f"{host!s}:{port}"
 
     @property
     def url(self) -> str:
@@ -372,7 +372,7 @@ class LocalSigstore:
                                for s in envelope["signatures"]],
             },
         }
-        canonical = rfc8785.dumps(stored)
+        canonical = rfc8785.dumps(stored)  # type: ignore[arg-type]
         with self.lock:
             index = len(self.leaves)
             self.leaves.append(leaf_hash(canonical))

@@ -7,10 +7,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from release_support import IMAGES, gen, need
 
 from generator.image.images import BuiltImage, save_images
 from generator.image.registry import resolve
+from tests.release.release_support import IMAGES, gen, need
 
 pytestmark = pytest.mark.integration
 

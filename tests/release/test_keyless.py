@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from release_support import block_network, edit_bundle, flip_b64, gen, need
-from sigstore_double import LocalSigstore
+
+from tests.release.release_support import block_network, edit_bundle, flip_b64, gen, need
+from tests.release.sigstore_double import LocalSigstore
 
 pytestmark = pytest.mark.integration
 

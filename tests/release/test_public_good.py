@@ -7,11 +7,11 @@ import hashlib
 import json
 
 import pytest
-from release_support import DATA
 
 from generator.core.errors import CheckFailed
 from generator.release.manifest import PREDICATE_TYPE, STATEMENT_TYPE
 from generator.release.sign import PAYLOAD_TYPE, github_policy, load_trusted_root, verify_bundle
+from tests.release.release_support import DATA
 
 PG = DATA / "public-good"
 BUNDLE = PG / "foundry-stable.sigstore.json"

@@ -13,10 +13,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from release_support import edit_bundle, flip_b64, gen, make_project
 
 from generator.release.manifest import build_statement, parse_manifest
 from generator.release.sign import load_private_key, sign_with_key
+from tests.release.release_support import edit_bundle, flip_b64, gen, make_project
 
 
 @pytest.fixture(params=["ed25519", "p256"])

@@ -49,8 +49,8 @@ def test_render_instructions_phases_run(tmp_path: Path) -> None:
     """The phases bench/render_instructions.py counts under valgrind run (here without it)."""
     sys.path.insert(0, str(ROOT / "bench"))
     try:
-        import render_instructions as ri
-        from render_bench import make_project
+        import render_instructions as ri  # type: ignore[import-not-found]
+        from render_bench import make_project  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(ROOT / "bench"))
     make_project(tmp_path / "p", 3)

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import demo_project
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,6 +21,7 @@ from generator.image import build
 from generator.image.engines.base import BuildRequest
 from generator.image.engines.base import run_engine as engine_run
 from generator.render.pipeline import render
+from tests.helpers import demo_project
 
 CNI = ('time="2026-12-06T03:36:29Z" level=warning msg="Error validating CNI config file '
        '/etc/cni/net.d/87-podman-bridge.conflist: [failed to find plugin \\"bridge\\" in path '
@@ -30,7 +30,7 @@ ERROR = ("Error: creating build container: initializing source docker://127.0.0.
          "debian@sha256:2d71: reading manifest sha256:2d71 in 127.0.0.1:5000/gen/debian: "
          "manifest unknown: manifest unknown")
 
-_text = st.text(st.characters(codec="ascii", exclude_categories=("Cc",)), max_size=40)
+_text = st.text(st.characters(codec="ascii", exclude_categories=["Cc"]), max_size=40)
 _word = st.from_regex(r"[A-Za-z0-9_./:-]{1,12}", fullmatch=True)
 
 # warnings as the engines print them, with varying time stamps and messages
@@ -57,7 +57,9 @@ error_lines = st.one_of(
        st.sampled_from(["\n", "\r\n"]))
 def test_warnings_are_split_from_the_error_lines(lines: list[tuple[bool, str, str]],
                                                  newline: str) -> None:
-    out, want_kept, want_warned = [], [], []
+    out: list[str] = []
+    want_kept: list[str] = []
+    want_warned: list[str] = []
     for is_warn, warn, err in lines:
         out.append(warn if is_warn else err)
         (want_warned if is_warn else want_kept).append((warn if is_warn else err).rstrip())
@@ -156,7 +158,7 @@ def test_missing_base_is_one_line_before_any_build(tmp_path: Path,
         return None
 
     monkeypatch.setattr(build, "_BASES_PRESENT", set())
-    monkeypatch.setattr(build.registry, "find_manifest", find_manifest)
+    monkeypatch.setattr("generator.image.registry.find_manifest", find_manifest)
     monkeypatch.setattr(build, "get_engine", lambda name, state: _FakeEngine())
     code = main(["build", "--project", str(project), "--no-push"])
     err = capsys.readouterr().err

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import GOLD_PATCH, SWE_FILES, build_project, demo_project, fake_digest, swe_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +29,7 @@ from generator.lint.swebench import expected_swebench_image, lint_swebench_insta
 from generator.lint.tb import lint_tb_dataset, lint_tb_task
 from generator.render.context import RenderedFile
 from generator.render.pipeline import plan_render
+from tests.helpers import GOLD_PATCH, SWE_FILES, build_project, demo_project, fake_digest, swe_spec
 
 
 def _images(project: Path, tasks: list[str], **over: str) -> dict[str, BuiltImage]:

@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import TERMINAL_FILES, build_project, fake_digest, terminal_spec
 
 from generator.cli import main
 from generator.core.fsutil import BUSY_LOCK, LockMode, ProjectBusy, project_lock
 from generator.image.gc import collect_garbage
 from generator.image.images import BuiltImage, save_images
 from generator.lock.lockset import read_lockset
+from tests.helpers import TERMINAL_FILES, build_project, fake_digest, terminal_spec
 
 SPEC = terminal_spec(environment={"apt": ["python3-pip"], "python": ["requests==2.32.3"]})
 

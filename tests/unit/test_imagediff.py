@@ -55,7 +55,7 @@ def test_reader_agrees_with_tarfile(tmp_path_factory, files, fmt, compress) -> N
             assert (e["mode"], e["uid"], e["linkname"], e["uname"]) == \
                 (oct(m.mode), m.uid, m.linkname, m.uname)
             if m.isreg():
-                assert e["sha256"] == hashlib.sha256(tar.extractfile(m).read()).hexdigest()
+                assert e["sha256"] == hashlib.sha256(tar.extractfile(m).read()).hexdigest()  # type: ignore[union-attr]
 
 
 def _image(root: Path, layers: list[bytes], env: str) -> tuple[Layout, Descriptor]:

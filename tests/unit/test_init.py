@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import write_locks
 
 from generator.cli import main
 from generator.core.errors import UsageError
 from generator.lint.tb import lint_tb_task
 from generator.render.context import RenderedFile
 from generator.render.pipeline import render
-from generator.spec import scaffold
 from generator.spec.project import load_project
 from generator.spec.scaffold import init_project
+from tests.helpers import write_locks
 
 EXPECTED = {".gitignore", "gen.yaml", "tasks/hello-world/solution.sh",
             "tasks/hello-world/task.spec.yaml", "tasks/hello-world/tests/test_outputs.py",
@@ -143,7 +142,7 @@ def test_a_failure_midway_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Mon
             raise OSError("disk full")
         real_rename(src, dst)
 
-    monkeypatch.setattr(scaffold.os, "rename", rename)
+    monkeypatch.setattr("generator.spec.scaffold.os.rename", rename)
     with pytest.raises(OSError, match="disk full"):
         init_project(project, name="ds")
     assert calls[0].endswith("gen.yaml")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import TERMINAL_FILES, build_project, terminal_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator.cli import main
 from generator.core.errors import LintError
 from generator.lint.dockerfile import dockerfile_instructions, lint_dockerfile, lint_script
+from tests.helpers import TERMINAL_FILES, build_project, terminal_spec
 
 DIGEST = "@sha256:" + "a" * 64
 GOOD = f"FROM reg/img{DIGEST}\nRUN apt-get install -y /tmp/x.deb\n"

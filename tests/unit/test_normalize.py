@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,7 +28,7 @@ _layer = st.dictionaries(_name, _entry, min_size=1, max_size=12).filter(
     lambda d: not any(a != b and b.startswith(a + "/") for a in d for b in d))
 
 
-def make_tar(entries: dict[str, dict], order: list[str], *, fmt: int = tarfile.PAX_FORMAT,
+def make_tar(entries: dict[str, dict[str, Any]], order: list[str], *, fmt: int = tarfile.PAX_FORMAT,
              noise: bool = True) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
@@ -50,16 +51,21 @@ def norm(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def members(data: bytes) -> dict[str, tuple]:
+def _read(tar: tarfile.TarFile, m: tarfile.TarInfo) -> bytes:
+    f = tar.extractfile(m)
+    return f.read() if f is not None else b""
+
+
+def members(data: bytes) -> dict[str, tuple[Any, ...]]:
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        return {m.name: (m.mode, m.uid, m.gid, m.mtime, m.uname, tar.extractfile(m).read())
+        return {m.name: (m.mode, m.uid, m.gid, m.mtime, m.uname, _read(tar, m))
                 for m in tar.getmembers()}
 
 
 @settings(max_examples=80, deadline=None)
 @given(_layer, st.randoms(use_true_random=False), st.sampled_from([tarfile.PAX_FORMAT,
                                                                     tarfile.GNU_FORMAT]))
-def test_fixed_point_and_order_independent(entries: dict, rnd, fmt: int) -> None:
+def test_fixed_point_and_order_independent(entries: dict[str, Any], rnd: Any, fmt: int) -> None:
     names = list(entries)
     shuffled = names[:]
     rnd.shuffle(shuffled)
@@ -77,7 +83,8 @@ def test_fixed_point_and_order_independent(entries: dict, rnd, fmt: int) -> None
 
 @settings(max_examples=60, deadline=None)
 @given(_layer, st.data())
-def test_content_mode_and_owner_differences_survive(entries: dict, data: st.DataObject) -> None:
+def test_content_mode_and_owner_differences_survive(entries: dict[str, Any],
+                                                    data: st.DataObject) -> None:
     name = data.draw(st.sampled_from(sorted(entries)))
     what = data.draw(st.sampled_from(["data", "mode", "uid"]))
     changed = {k: dict(v) for k, v in entries.items()}

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import TERMINAL_FILES, build_project, fake_digest, terminal_spec
 
 from generator.cli import main
 from generator.core.cas import default_store
@@ -19,6 +18,7 @@ from generator.lock.lockset import read_lockset
 from generator.release.preflight import preflight
 from generator.render.pipeline import render
 from generator.spec.project import load_project
+from tests.helpers import TERMINAL_FILES, build_project, fake_digest, terminal_spec
 
 ENGINE = "buildah 1.28.2"
 TASKS = ("alpha", "beta")
@@ -41,8 +41,9 @@ def _record_images(p: Path) -> dict[str, BuiltImage]:
 
 
 def _reports(p: Path, images: dict[str, BuiltImage], **change: Any) -> None:
-    validate = {"ok": True, "tasks": {t: {"ok": True, "image": images[t].ref} for t in images}}
-    verify = {"ok": True, "tasks": {t: {"ok": True, "identical": True,
+    validate: dict[str, Any] = {"ok": True,
+                                "tasks": {t: {"ok": True, "image": images[t].ref} for t in images}}
+    verify: dict[str, Any] = {"ok": True, "tasks": {t: {"ok": True, "identical": True,
                                         "digest_a": images[t].digest,
                                         "recorded": {"matches": True}} for t in images}}
     for name, report in (("validate", validate), ("verify", verify)):

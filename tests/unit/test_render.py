@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import (
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from generator.cli import main
+from generator.render.pipeline import render
+from generator.render.templates import heredoc_delimiter
+from tests.helpers import (
     SWE_FILES,
     TERMINAL_FILES,
     build_project,
@@ -20,12 +26,6 @@ from helpers import (
     terminal_spec,
     write_locks,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from generator.cli import main
-from generator.render.pipeline import render
-from generator.render.templates import heredoc_delimiter
 
 
 def tree(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -235,7 +235,7 @@ def test_undefined_template_variable(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "README.md.j2" in err and "no_such_field" in err
 
 
-text_st = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+text_st = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
                   min_size=1, max_size=200)
 
 
@@ -245,7 +245,7 @@ def test_heredoc_delimiter_not_in_text(text: str) -> None:
 
 
 spec_st = st.fixed_dictionaries({
-    "instruction": st.text(st.characters(codec="utf-8", blacklist_categories=("Cs", "Cc")),
+    "instruction": st.text(st.characters(codec="utf-8", blacklist_categories=["Cs", "Cc"]),
                            min_size=1, max_size=300).filter(lambda s: s.strip()),
     "difficulty": st.sampled_from(["easy", "medium", "hard"]),
     "tags": st.lists(st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True), unique=True,
@@ -253,7 +253,7 @@ spec_st = st.fixed_dictionaries({
     "apt": st.lists(st.from_regex(r"[a-z][a-z0-9-]{1,12}", fullmatch=True), unique=True,
                     max_size=6),
     "env": st.dictionaries(st.from_regex(r"[A-Z][A-Z0-9_]{0,8}", fullmatch=True),
-                           st.text(st.characters(codec="ascii", blacklist_categories=("Cc",)),
+                           st.text(st.characters(codec="ascii", blacklist_categories=["Cc"]),
                                    max_size=20), max_size=3),
     "agent_sec": st.integers(1, 10_000),
 })

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import SWE_FILES, TERMINAL_FILES, build_project, swe_spec, terminal_spec
 
 from generator.cli import build_parser, main
 from generator.core.errors import SpecError
+from generator.spec.model import SweTask
 from generator.spec.project import load_project
+from tests.helpers import SWE_FILES, TERMINAL_FILES, build_project, swe_spec, terminal_spec
 
 
 def _run(project: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -243,7 +244,7 @@ def test_valid_specs_load(tmp_path: Path) -> None:
     a, b = loaded.tasks
     assert a.environment.apt == ("python3", "python3-pytest", "tmux")  # defaults merged, sorted
     assert b.environment.workdir == "/testbed"
-    assert b.fail_to_pass == ("tests/test_calc.py::test_add",)
+    assert isinstance(b, SweTask) and b.fail_to_pass == ("tests/test_calc.py::test_add",)
 
 
 def test_spec_error_is_typed(tmp_path: Path) -> None:

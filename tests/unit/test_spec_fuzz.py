@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import GEN_YAML, SWE_FILES, TERMINAL_FILES, build_file_tree, swe_spec, terminal_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +15,14 @@ from generator.core.errors import SpecError
 from generator.spec.config import load_dataset_config
 from generator.spec.model import Defaults
 from generator.spec.project import load_task
+from tests.helpers import (
+    GEN_YAML,
+    SWE_FILES,
+    TERMINAL_FILES,
+    build_file_tree,
+    swe_spec,
+    terminal_spec,
+)
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=False),
                     st.text(max_size=20))

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import SWE_FILES, TERMINAL_FILES, build_project, swe_spec, terminal_spec
 
 from generator.cli import main
 from generator.image.images import BuiltImage, save_images
@@ -40,6 +39,7 @@ from generator.validate.project import REPORT_FILE, Options, validate_project
 from generator.validate.runner import ContainerSpec, ExecResult
 from generator.validate.runs import RunResult
 from generator.validate.spec_edit import replace_spec_lists
+from tests.helpers import SWE_FILES, TERMINAL_FILES, build_project, swe_spec, terminal_spec
 
 REPO = Path(__file__).resolve().parents[2]
 

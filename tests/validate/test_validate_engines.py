@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import build_project as make_project
-from helpers import terminal_spec
 
 from generator.image.build import build_project, project_engine
 from generator.image.images import BuiltImage, load_images, save_images
@@ -20,6 +18,8 @@ from generator.lock.fetch import fetch_project
 from generator.render.pipeline import render
 from generator.validate.runner import get_runner
 from generator.validate.spec_edit import replace_spec_lists
+from tests.helpers import build_project as make_project
+from tests.helpers import terminal_spec
 from tests.integration.conftest import REPO, copy_example, need, run_gen
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
