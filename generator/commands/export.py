@@ -11,7 +11,7 @@ from generator.core.errors import UsageError
 from generator.core.progress import progress_bar
 from generator.core.report import Report
 from generator.export.docker import load_into_docker
-from generator.export.export import FORMATS, export
+from generator.export.run import FORMATS, export
 
 _RUN_HINTS = {
     "tb": "tb run --dataset-path {out} --agent oracle",

@@ -1,5 +1,6 @@
 """Stage 6, `gen export`: the dataset in the formats tb, Harbor and swebench load, one module each
-(tb, harbor, swebench; shared: common, toml), and their images put into Docker (docker)."""
+(tb, harbor, swebench; shared: common, toml; the driver: run), and their images put into Docker
+(docker)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from generator.core.lazy import resolve
 
 _EXPORTS = {
-    "export": "export",
+    "export": "run",
     "load_into_docker": "docker",
 }
 __all__ = sorted(_EXPORTS)

@@ -1,4 +1,4 @@
-"""`gen export` (generator/export/export.py) and its consumer lints (generator/lint/consumers.py).
+"""`gen export` (generator/export/run.py) and its consumer lints (generator/lint/).
 
 Offline: the demo project (tests/helpers.py) with synthetic locks and a synthetic
 images.json. Loading the output with the consumers' own code is in tests/consumers/.
@@ -21,7 +21,7 @@ from generator.cli import main
 from generator.core.errors import InputError, LintError, UsageError
 from generator.export.common import ExportPlan
 from generator.export.docker import load_into_docker, read_export_images
-from generator.export.export import plan_export, write_export
+from generator.export.run import plan_export, write_export
 from generator.export.toml import toml_document
 from generator.image.images import BuiltImage, save_images
 from generator.lint.harbor import lint_harbor_task
