@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from generator.commands import add_shard, selected
-from generator.core.errors import EXIT_CHECK_FAILED
+from generator.core.errors import EXIT_CHECK_FAILED, InputError
 from generator.core.progress import progress_bar
 from generator.core.report import Report
 from generator.spec.project import load_project
+from generator.validate.attacks import ATTACKS
 from generator.validate.grading import TaskVerdict
 from generator.validate.project import (
     DEFAULT_SEED,
@@ -20,6 +21,7 @@ from generator.validate.project import (
     validate_project,
 )
 from generator.validate.runner import RUNNERS
+from generator.validate.tamper import HARNESSES
 
 
 def register(sub: Any) -> None:
@@ -47,6 +49,12 @@ def register(sub: Any) -> None:
     p.add_argument("--derive", action="store_true",
                    help="swe tasks: write FAIL_TO_PASS / PASS_TO_PASS into the spec from the "
                    "observed runs (refuses an empty FAIL_TO_PASS)")
+    p.add_argument("--tamper", action="store_true",
+                   help="also run the tampering battery: each attack in a fresh container of "
+                   "the unsolved task, then the tests as tb, Harbor and swebench run them; a "
+                   "task whose grading an attack fools fails (docs/grading.md)")
+    p.add_argument("--attack", action="append", metavar="NAME", choices=[a.name for a in ATTACKS],
+                   help="with --tamper: run only this attack (repeatable; default: all)")
     p.add_argument("tasks", nargs="*", metavar="TASK", help="validate only these task ids")
     add_shard(p)
     p.set_defaults(handler=run, busy="shared")
@@ -58,6 +66,13 @@ def _task_lines(v: TaskVerdict, verbose: bool) -> list[str]:
     lines = [head]
     for p in v.problems:
         lines.append(f"    - {p}")
+    for a in v.tamper or []:
+        if verbose or a.through or a.not_run:
+            lines.append(f"    tamper {a.line()}")
+    if v.tamper is not None:
+        n_through = sum(1 for a in v.tamper if a.through)
+        lines.append(f"    tamper: {len(v.tamper) - n_through} of {len(v.tamper)} attacks "
+                     f"blocked" + (f", {n_through} got through" if n_through else ""))
     if v.derived is not None:
         f2p, p2p = v.derived["FAIL_TO_PASS"], v.derived["PASS_TO_PASS"]
         where = f"tasks/{v.task}/task.spec.yaml"
@@ -80,16 +95,24 @@ def run(args: argparse.Namespace) -> Report:
     if empty is not None:
         return empty
     project = Path(args.project)
+    if args.attack and not args.tamper:
+        raise InputError("--attack selects attacks of --tamper", field="--attack",
+                         hint="add --tamper")
     opts = Options(runs=args.runs, jobs=args.jobs, seed=args.seed, derive=args.derive,
-                   engine=args.engine, only=only)
-    n_tasks = len(load_project(project, only=opts.only).tasks)
+                   engine=args.engine, only=only, tamper=args.tamper, attacks=args.attack)
+    loaded = load_project(project, only=opts.only)
+    n_tasks = len(loaded.tasks)
+    total = n_tasks * 2 * max(1, args.runs)
+    if args.tamper:
+        n_attacks = len(args.attack or ATTACKS)
+        total += sum(n_attacks * len(HARNESSES[t.kind]) for t in loaded.tasks)
 
     def terminated(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # so validate removes its containers before gen exits
 
     previous = signal.signal(signal.SIGTERM, terminated)
     try:
-        with progress_bar("validate", total=n_tasks * 2 * max(1, args.runs), unit="run",
+        with progress_bar("validate", total=total, unit="run",
                           enabled=not args.json) as bar:
             result = validate_project(project, opts, progress=bar)
     finally:

@@ -29,6 +29,7 @@ BUILD = STATE / "build"
 IMAGES = BUILD / "images.json"
 BUILD_OCI = BUILD / "oci"
 BUILD_CACHE = BUILD / "cache"
+BUILD_TOOLCHAIN = BUILD / "toolchain"  # sealed grading's toolchain records, per image digest
 VERIFY = STATE / "verify"
 VERIFY_REPORT = VERIFY / "report.json"
 VERIFY_TEMP_PREFIX = ".tmp-"  # verify's two builds' work dirs in .gen/verify (gc removes leftovers)

@@ -87,7 +87,8 @@ def _plan_harbor(tasks: Sequence[Task], rendered: Mapping[str, dict[str, Rendere
             "solution/solve.sh": RenderedFile(src["solution.sh"].data, SCRIPT_MODE),
             "tests/run-tests.sh": RenderedFile(src["run-tests.sh"].data, SCRIPT_MODE),
         }
-        test_sh = tmpl.render("harbor/test.sh", task=task)
+        test_sh = tmpl.render("harbor/test.sh", task=task,
+                              sealed=b"--gen-sealed" in src["run-tests.sh"].data)
         lint_script(test_sh, where=f"<out>/{task.id}/tests/test.sh", task_id=task.id)
         files["tests/test.sh"] = _file(test_sh, SCRIPT_MODE)
         for sub, rf in src.items():

@@ -47,7 +47,9 @@ from generator.export.docker import EXPORT_IMAGES_FILE
 from generator.export.harbor import _plan_harbor
 from generator.export.swebench import SWEBENCH_INSTANCES, _plan_swebench
 from generator.export.tb import _plan_tb
-from generator.image.images import load_images
+from generator.image.images import BuiltImage, load_images
+from generator.image.toolchain import RECORD_LINE, seal_script, toolchain_for
+from generator.render.context import RenderedFile
 from generator.render.pipeline import plan_render
 from generator.spec.model import SweTask
 from generator.spec.project import load_project
@@ -101,6 +103,7 @@ def plan_export(project: Path, fmt: str, *, allow_unbuilt: bool = False,
     for task in tasks:
         if task.id in images:
             _check_image(task, images[task.id], platform)
+            _seal(project, rendered[task.id], images[task.id])
     tmpl = _Templates(project, config.templates)
     plan = ExportPlan(format=fmt, tasks=[t.id for t in tasks])
     if fmt == "tb":
@@ -197,6 +200,19 @@ def export(project: Path, fmt: str, out: Path, *, allow_unbuilt: bool = False,
                        progress=progress)
     write_export(plan, out, project=project)
     return plan
+
+
+def _seal(project: Path, files: dict[str, RenderedFile], image: BuiltImage) -> None:
+    """Fill the sealed test scripts' toolchain record from the built image (docs/grading.md);
+    a script rendered without sealed grading is left as it is."""
+    names = [n for n in ("run-tests.sh", "eval.sh") if n in files
+             and RECORD_LINE.encode() in files[n].data]
+    if not names:
+        return
+    record = toolchain_for(project, image.layout, image.digest)
+    for n in names:
+        text = seal_script(files[n].data.decode("utf-8"), record)
+        files[n] = RenderedFile(text.encode("utf-8"), files[n].mode)
 
 
 # --------------------------------------------------------------------------------------

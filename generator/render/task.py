@@ -14,6 +14,7 @@ from generator.core.layout import APT_SUMS, PYTHON_REQUIREMENTS
 from generator.lint.dockerfile import lint_dockerfile, lint_script
 from generator.lock.lockset import LockSet
 from generator.render.context import RenderedFile, task_context
+from generator.render.grading import grader_source, grading_config, grading_shell
 from generator.render.templates import (
     FILE_MODE,
     OUTPUTS,
@@ -82,6 +83,9 @@ def render_task(task: Task, config: DatasetConfig, locks: LockSet, templates: Te
     if isinstance(task, SweTask):
         ctx["gold_patch"] = _ensure_nl(task.patch)
         ctx["test_patch"] = _ensure_nl(task.test_patch)
+    ctx["grading"] = grading_config(task, ctx, out)
+    ctx["grading_json"] = grading_shell(ctx["grading"])
+    ctx["grader_source"] = grader_source()
     overridden = False
     env = templates.env_for(task.path, None if listing is None else listing.is_dir("templates"))
     for name, template_name, mode in outputs:

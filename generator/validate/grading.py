@@ -42,6 +42,7 @@ class TaskVerdict:
     spec_written: bool = False
     seconds: float = 0.0
     summary: dict[str, str] = field(default_factory=dict)  # state -> one line
+    tamper: list[Any] | None = None  # tamper.AttackResult per attack (gen validate --tamper)
 
     @property
     def ok(self) -> bool:
@@ -58,6 +59,7 @@ class TaskVerdict:
             "tests": self.tests, "flaky": list(self.flaky),
             "derived": self.derived, "spec_written": self.spec_written,
             "seconds": round(self.seconds, 3),
+            "tamper": None if self.tamper is None else [a.to_json() for a in self.tamper],
         }
 
 

@@ -35,8 +35,10 @@ from generator.core import state
 from generator.core.errors import InputError, ToolError
 from generator.core.fsutil import atomic_write
 from generator.image.images import BuiltImage, load_images
+from generator.image.toolchain import toolchain_for
 from generator.spec.model import SweTask, Task, TerminalTask
 from generator.spec.project import load_project
+from generator.validate.attacks import preload_library, select
 from generator.validate.checks import (
     TEST_DIR,
     check_image_contents,
@@ -61,6 +63,7 @@ from generator.validate.runs import (
     _TaskRunner,
 )
 from generator.validate.spec_edit import write_derived
+from generator.validate.tamper import run_battery
 
 __all__ = [
     "REPORT_FILE",
@@ -81,6 +84,8 @@ class Options:
     derive: bool = False
     engine: str = "auto"
     only: Sequence[str] | None = None
+    tamper: bool = False  # run the tampering battery (tamper.py) after the states
+    attacks: Sequence[str] | None = None  # a selection of the battery (default: all)
 
 
 # --------------------------------------------------------------------------------------
@@ -155,7 +160,8 @@ def _check_rendered(task: Task, task_dir: Path) -> None:
 
 def _validate_task(project: Path, task: Task, image: BuiltImage, runner: Runner, opts: Options,
                    env: Mapping[str, str], labels: Mapping[str, str],
-                   advance: Callable[[int], None], stop: threading.Event) -> TaskVerdict:
+                   advance: Callable[[int], None], stop: threading.Event,
+                   library: bytes | None = None) -> TaskVerdict:
     t0 = time.monotonic()
     task_dir = project / "dataset" / task.id
     v = TaskVerdict(task.id, task.kind, image.ref)
@@ -189,8 +195,14 @@ def _validate_task(project: Path, task: Task, image: BuiltImage, runner: Runner,
     done = 0
     try:
         local = runner.ensure_image(image.ref, layout_dir, ref_name)
+        record = None
+        if layout_dir is not None:
+            try:
+                record = toolchain_for(project, image.layout, image.digest)
+            except InputError as exc:
+                v.problems.append(f"sealed grading: {exc.one_line()}")
         tr = _TaskRunner(task, task_dir, local, runner, env=env,
-                         labels={**labels, "gen.validate.task": task.id})
+                         labels={**labels, "gen.validate.task": task.id}, record=record)
         tr.swe_run_tests = not opts.derive
         for st in states:
             v.runs[st.name] = []
@@ -200,6 +212,13 @@ def _validate_task(project: Path, task: Task, image: BuiltImage, runner: Runner,
                 v.runs[st.name].append(tr.run(st, i))
                 done += 1
                 advance(1)
+        if opts.tamper:
+            unsolved = next((r.statuses for r in v.runs[states[0].name] if r.statuses), None)
+            v.tamper = run_battery(tr, select(opts.attacks), library, unsolved, advance)
+            for a in v.tamper:
+                if a.through:
+                    v.problems.append(f"tamper: attack {a.attack} got through "
+                                      f"({', '.join(a.through)}): {a.what}")
     except ToolError as exc:
         advance(len(states) * opts.runs - done)
         v.problems.append(f"engine: {exc.one_line()}")
@@ -279,8 +298,11 @@ def validate_project(project: Path, opts: Options = Options(), *,
     stop = threading.Event()
     pool = ThreadPoolExecutor(max_workers=max(1, opts.jobs))
     try:
+        library = None
+        if opts.tamper and any(a.needs_cc for a in select(opts.attacks)):
+            library = preload_library()
         futures = [pool.submit(_validate_task, project, t, images[t.id], runner, opts, env,
-                               labels, advance, stop) for t in loaded.tasks]
+                               labels, advance, stop, library) for t in loaded.tasks]
         verdicts = [f.result() for f in futures]
     except BaseException:
         # interrupted (or a bug): start nothing new, and kill what runs so the workers return

@@ -13,6 +13,7 @@ from typing import Any
 
 from generator.core import proc
 from generator.core.fsutil import walk_files
+from generator.image.toolchain import seal_script
 from generator.spec.model import SweTask, Task, TerminalTask
 from generator.validate.checks import (
     EVAL_SCRIPT,
@@ -117,8 +118,10 @@ class _TaskRunner:
     """Runs one task's states in fresh containers through a Runner."""
 
     def __init__(self, task: Task, task_dir: Path, image: str, runner: Runner, *,
-                 env: Mapping[str, str], labels: Mapping[str, str]) -> None:
+                 env: Mapping[str, str], labels: Mapping[str, str],
+                 record: Mapping[str, Any] | None = None) -> None:
         self.task = task
+        self.record = record  # the image's toolchain record: fills the sealed scripts
         self.task_dir = task_dir
         self.image = image
         self.runner = runner
@@ -130,14 +133,21 @@ class _TaskRunner:
         return {f"{ORACLE_DIR}/solution.sh": ((self.task_dir / "solution.sh").read_bytes(),
                                               0o755)}
 
-    def _test_files(self) -> tuple[dict[str, tuple[bytes, int]], str]:
+    def script(self, name: str) -> bytes:
+        """A rendered test script, its toolchain record line filled in (sealed grading)."""
+        data = (self.task_dir / name).read_bytes()
+        if self.record is None:
+            return data
+        return seal_script(data.decode("utf-8"), self.record).encode("utf-8")
+
+    def test_files(self) -> tuple[dict[str, tuple[bytes, int]], str]:
+        """What the harness copies in at test time, and the command it runs."""
         if isinstance(self.task, TerminalTask):
             files = _dir_files(self.task_dir / "tests", TEST_DIR)
-            files[f"{TEST_DIR}/run-tests.sh"] = ((self.task_dir / "run-tests.sh").read_bytes(),
-                                                 0o755)
+            files[f"{TEST_DIR}/run-tests.sh"] = (self.script("run-tests.sh"), 0o755)
             return files, f"bash {TEST_DIR}/run-tests.sh"
         files = _dir_files(self.task_dir / "tests", TEST_DIR)
-        files[EVAL_SCRIPT] = ((self.task_dir / "eval.sh").read_bytes(), 0o755)
+        files[EVAL_SCRIPT] = (self.script("eval.sh"), 0o755)
         return files, f"bash {EVAL_SCRIPT}"
 
     def _parse(self, output: str) -> dict[str, str] | None:
@@ -170,7 +180,7 @@ class _TaskRunner:
                 if sol.exit_code != 0:
                     res.errors.append(f"solution.sh exited {sol.exit_code}: "
                                       f"{_tail(sol.output, 3).replace(chr(10), ' | ')}")
-            files, command = self._test_files()
+            files, command = self.test_files()
             container.put_files(files)
             out = container.exec(command, timeout=test_sec)
             res.exit_code = out.exit_code
@@ -188,8 +198,7 @@ class _TaskRunner:
             res.statuses = self._parse(out.output)
             if isinstance(t, SweTask) and self.swe_run_tests and not out.timed_out:
                 # the same state through run-tests.sh, as a Terminal-Bench harness runs it
-                files = {f"{TEST_DIR}/run-tests.sh": ((self.task_dir / "run-tests.sh")
-                                                      .read_bytes(), 0o755)}
+                files = {f"{TEST_DIR}/run-tests.sh": (self.script("run-tests.sh"), 0o755)}
                 container.put_files(files)
                 tb = container.exec(f"bash {TEST_DIR}/run-tests.sh", timeout=test_sec)
                 res.tb_ran = True

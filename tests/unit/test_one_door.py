@@ -2,7 +2,8 @@
 subprocess or starts a program another way (os.system, os.popen, os.exec*, os.spawn*,
 os.posix_spawn*, pty.spawn, asyncio's subprocesses). Ruff's TID251 rule says the same for
 subprocess (pyproject.toml); this parses every module, cheaply, for the rest too.
-generator/skeleton/ is a task's own code (copied into a new project), not gen's."""
+generator/skeleton/ is a task's own code (copied into a new project), and
+generator/templates/_grader.py runs inside task containers (the sealed grader): not gen's."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "generator"
 DOOR = PACKAGE / "core" / "proc.py"
 SKELETON = PACKAGE / "skeleton"
+GRADER = PACKAGE / "templates" / "_grader.py"
 
 _OS_RUNNERS = re.compile(r"(system|popen|exec\w*|spawn\w*|posix_spawn\w*|fork\w*)\Z")
 _BANNED_ATTRS = {"pty": re.compile(r"spawn\Z"),
@@ -52,7 +54,7 @@ def side_doors(source: str) -> list[str]:
 
 
 def _modules() -> list[Path]:
-    return sorted(p for p in PACKAGE.rglob("*.py") if SKELETON not in p.parents)
+    return sorted(p for p in PACKAGE.rglob("*.py") if SKELETON not in p.parents and p != GRADER)
 
 
 def test_only_core_proc_runs_programs() -> None:

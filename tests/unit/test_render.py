@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
+import shlex
 import shutil
 import stat
 from pathlib import Path
@@ -82,16 +85,48 @@ def test_swe_shape(tmp_path: Path) -> None:
     render(project)
     d = project / "dataset" / "calc-add"
     eval_sh = (d / "eval.sh").read_text()
-    assert ": '>>>>> Start Test Output'" in eval_sh and ": '>>>>> End Test Output'" in eval_sh
-    assert "diff --git a/tests/test_calc.py" in eval_sh
+    config = _grading_input(eval_sh)
+    assert "swe \"$GEN_TEST_DIR\"" in eval_sh  # the grader prints SWE-bench's markers itself
+    assert config["test_patch"].startswith("diff --git a/tests/test_calc.py")
+    assert config["pytest_args"] == ["-rA", "tests/test_calc.py"]
+    assert config["test_files"] == ["tests/test_calc.py"] and config["workdir"] == "/testbed"
     sol = (d / "solution.sh").read_text()
     assert "return a + b" in sol and "test_calc" not in sol
     assert json.loads((d / "tests/tests.json").read_text())["FAIL_TO_PASS"] == [
         "tests/test_calc.py::test_add"]
     run_tests = (d / "run-tests.sh").read_text()
     # the test files, as SWE-bench runs them; the ids are names in the log, not selectors
-    assert run_tests.rstrip().endswith("pytest -rA tests/test_calc.py")
-    assert "git apply --verbose \"$TEST_DIR/test.patch\"" in run_tests
+    assert _grading_input(run_tests) == config
+
+
+def _grading_input(script: str) -> dict[str, Any]:
+    """The task's grading input of a sealed script: the single-quoted JSON after <<<."""
+    m = re.search(r"<<<('(?:[^']|'\"'\"')*')\"\n\$GEN_RECORD\"$", script, re.M)
+    assert m is not None, script[-600:]
+    config: dict[str, Any] = json.loads(shlex.split(m.group(1))[0])
+    return config
+
+
+def test_terminal_tests_are_sealed(tmp_path: Path) -> None:
+    """A plain pytest command is graded sealed: the test files by sha256, {TEST_DIR} for the
+    private copy; any other command (a pipeline) is rendered as it is, not sealed."""
+    project = demo_project(tmp_path / "p")
+    render(project)
+    script = (project / "dataset" / "hello" / "run-tests.sh").read_text()
+    config = _grading_input(script)
+    assert config["pytest_args"] == ["-rA", "-p", "no:cacheprovider", "{TEST_DIR}"]
+    tests = project / "tasks" / "hello" / "tests"
+    assert config["test_files"] == {
+        p.relative_to(tests).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(tests.rglob("*")) if p.is_file()}
+    assert "GEN_RECORD=  # filled in from the built image" in script
+    spec = project / "tasks" / "hello" / "task.spec.yaml"
+    spec.write_text(spec.read_text() + "tests: {dir: tests, command: 'python3 -m pytest -rA "
+                    "\"$TEST_DIR\" | tee /tmp/log'}\n")
+    render(project)
+    plain = (project / "dataset" / "hello" / "run-tests.sh").read_text()
+    assert "--gen-sealed" not in plain and "Not sealed" in plain
+    assert plain.rstrip().endswith("| tee /tmp/log")
 
 
 def test_check_and_unchanged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

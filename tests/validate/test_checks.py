@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -364,6 +365,7 @@ class FakeRunner:
     scripts: list[str] = field(default_factory=list)
     specs: list[ContainerSpec] = field(default_factory=list)
     seen_files: list[set[str]] = field(default_factory=list)
+    containers_files: list[dict[str, bytes]] = field(default_factory=list)
 
     def available(self) -> str | None:
         return None
@@ -377,6 +379,7 @@ class FakeRunner:
     def start(self, ref: str, spec: ContainerSpec) -> FakeContainer:
         self.specs.append(spec)
         c = FakeContainer(self, f"c{len(self.specs)}")
+        self.containers_files.append(c.files)
         self.live.add(c.id)
         return c
 
@@ -394,7 +397,8 @@ def _honest(c: FakeContainer, script: str, timeout: float) -> ExecResult:
 
 def _project_with_image(tmp_path: Path) -> Path:
     project, _ = _rendered_terminal(tmp_path)
-    digest = _layout(project / ".gen/build/oci/x", {"app/hello.py": b"print('helo')\n"}, "t")
+    digest = _layout(project / ".gen/build/oci/x", {"app/hello.py": b"print('helo')\n",
+                                                    "usr/bin/python3.11": b"\x7fELF fake"}, "t")
     save_images(project, {"t": BuiltImage("t", f"127.0.0.1:5000/demo/t@{digest}",
                                           "127.0.0.1:5000/demo/t", digest, "linux/amd64",
                                           "sha256:k", "fake", ".gen/build/oci/x")})
@@ -416,6 +420,12 @@ def test_flow_with_a_fake_runner(tmp_path: Path) -> None:
     assert solved_first_exec == {"/oracle/solution.sh"}
     assert fake.scripts[:3] == ["bash /tests/run-tests.sh", "bash /tests/run-tests.sh",
                                 "bash /oracle/solution.sh"]
+    # the test script went in sealed: its record line filled from the image's layers
+    script = fake.containers_files[0]["/tests/run-tests.sh"].decode()
+    assert "GEN_RECORD=  #" not in script and "GEN_PYTHON=/usr/bin/python3.11" in script
+    boot = re.search(r"^GEN_BOOT='(.*?)'$", script, re.M | re.S)
+    assert boot is not None and re.search(r"^[0-9a-f]{64}  /usr/bin/python3.11$", boot.group(1),
+                                          re.M), script[:2000]
     report = json.loads((project / REPORT_FILE).read_text())
     assert report["ok"] is True and report["tasks"]["t"]["states"]["solved"]["summary"] == \
         "1/1 pass, 1/1 pass"
