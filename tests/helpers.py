@@ -195,3 +195,18 @@ def demo_project(root: Path) -> Path:
         "hello": (terminal_spec(), TERMINAL_FILES),
         "calc-add": (swe_spec(), SWE_FILES),
     })
+
+
+def fake_toolchain(project: Path, digest: str) -> dict[str, Any]:
+    """A toolchain record for a synthetic image (no layers to make it from), cached where
+    toolchain_for looks first, so export and validate can seal scripts for it."""
+    from generator.image.toolchain import SCHEMA, save_record
+
+    py = "usr/bin/python3.11"
+    record: dict[str, Any] = {
+        "schema": SCHEMA, "image": digest, "python": "/" + py,
+        "site_dirs": ["usr/lib/python3/dist-packages"], "git": None,
+        "boot": {py: "0" * 64}, "files": {py: "0" * 64}, "links": {},
+        "trees": {"usr/lib/python3.11": {"os.py": "1" * 64}}}
+    save_record(project, record)
+    return record

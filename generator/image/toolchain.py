@@ -35,7 +35,7 @@ from generator.core.fsutil import atomic_write
 from generator.image.diff import _merge, layer_entries
 from generator.image.oci import Descriptor, Layout
 
-__all__ = ["RECORD_LINE", "seal_script", "toolchain_for", "toolchain_record"]
+__all__ = ["RECORD_LINE", "save_record", "seal_script", "toolchain_for", "toolchain_record"]
 
 SCHEMA = 1
 RECORD_LINE = "GEN_RECORD=  # filled in from the built image by gen export and gen validate"
@@ -183,22 +183,37 @@ def toolchain_record(layout: Layout, desc: Descriptor) -> dict[str, Any]:
             "links": links, "trees": trees}
 
 
+def _cache_path(project: Path, digest: str) -> Path:
+    return Path(project) / state.BUILD_TOOLCHAIN / f"{digest.split(':', 1)[1]}.json"
+
+
+def save_record(project: Path, record: Mapping[str, Any]) -> None:
+    """Cache a record under its image digest (what toolchain_for reads first)."""
+    cache = _cache_path(project, str(record["image"]))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(cache, (json.dumps(record, sort_keys=True) + "\n").encode())
+
+
 def toolchain_for(project: Path, layout_rel: str, digest: str) -> dict[str, Any]:
     """The record of a built image (its OCI layout under the project), cached per digest."""
-    cache = Path(project) / state.BUILD_TOOLCHAIN / f"{digest.split(':', 1)[1]}.json"
+    cache = _cache_path(project, digest)
     try:
         record: dict[str, Any] = json.loads(cache.read_text())
         if record.get("schema") == SCHEMA and record.get("image") == digest:
             return record
     except (OSError, ValueError):
         pass
-    layout = Layout.open(Path(project) / layout_rel)
+    where = Path(project) / layout_rel
+    if not (where / "index.json").is_file():
+        raise InputError(f"image {digest[:19]}: its OCI layout {layout_rel} is missing, and the "
+                         "sealed test scripts need the toolchain record made from it",
+                         file=str(layout_rel), hint="run `gen build`")
+    layout = Layout.open(where)
     record = toolchain_record(layout, layout.resolve(None))
     if record["image"] != digest:
         raise InputError(f"the OCI layout {layout_rel} holds {record['image']}, not {digest}",
                          file=layout_rel, hint="re-run gen build")
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(cache, (json.dumps(record, sort_keys=True) + "\n").encode())
+    save_record(project, record)
     return record
 
 

@@ -71,6 +71,7 @@ def fake_images(project: Path) -> None:
     sys.path.insert(0, str(REPO))
     try:
         from generator.image.images import BuiltImage, save_images
+        from tests.helpers import fake_toolchain
     finally:
         sys.path.pop(0)
     import hashlib
@@ -83,6 +84,7 @@ def fake_images(project: Path) -> None:
                                   digest=digest, platform="linux/amd64",
                                   key="sha256:" + hashlib.sha256(task.encode()).hexdigest(),
                                   engine="test", layout=f".gen/build/oci/{task}")
+        fake_toolchain(project, digest)
     save_images(project, images)
 
 

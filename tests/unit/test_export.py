@@ -24,12 +24,21 @@ from generator.export.docker import load_into_docker, read_export_images
 from generator.export.run import plan_export, write_export
 from generator.export.toml import toml_document
 from generator.image.images import BuiltImage, save_images
+from generator.image.toolchain import seal_script, toolchain_for
 from generator.lint.harbor import lint_harbor_task
 from generator.lint.swebench import expected_swebench_image, lint_swebench_instances
 from generator.lint.tb import lint_tb_dataset, lint_tb_task
 from generator.render.context import RenderedFile
 from generator.render.pipeline import plan_render
-from tests.helpers import GOLD_PATCH, SWE_FILES, build_project, demo_project, fake_digest, swe_spec
+from tests.helpers import (
+    GOLD_PATCH,
+    SWE_FILES,
+    build_project,
+    demo_project,
+    fake_digest,
+    fake_toolchain,
+    swe_spec,
+)
 
 
 def _images(project: Path, tasks: list[str], **over: str) -> dict[str, BuiltImage]:
@@ -41,6 +50,7 @@ def _images(project: Path, tasks: list[str], **over: str) -> dict[str, BuiltImag
                   "platform": "linux/amd64", "key": fake_digest(f"key-{t}"),
                   "engine": "buildah 1.28.2", "layout": f".gen/build/oci/{t}", **over}
         images[t] = BuiltImage(task=t, **fields)  # type: ignore[arg-type]
+        fake_toolchain(project, fields["digest"])
     save_images(project, images)
     return images
 
@@ -112,10 +122,19 @@ def test_tb_export_runs_built_images_by_digest(built: Path) -> None:
     assert f"    image: {ref}\n" in compose
     assert "build:" not in compose and "container_name: ${T_BENCH_TASK_DOCKER_CLIENT_" in compose
     assert plan.images["hello"] == ref and plan.unbuilt == []
-    # everything else is the render output, byte for byte
+    # everything else is the render output, byte for byte, the test scripts' toolchain record
+    # line filled in from the image (sealed grading)
     rendered = plan_render(built).files
+    def seal(k: str, v: RenderedFile) -> RenderedFile:
+        if not k.endswith(".sh"):
+            return v
+        record = toolchain_for(built, "", fake_digest(f"image-{k.split('/')[0]}"))
+        return RenderedFile(seal_script(v.data.decode(), record).encode(), v.mode)
+
+    sealed = {k: seal(k, v) for k, v in rendered.items()}
+    assert sealed["hello/run-tests.sh"] != rendered["hello/run-tests.sh"]
     assert {k: v for k, v in plan.files.items() if not k.endswith("docker-compose.yaml")} == \
-        {k: v for k, v in rendered.items() if not k.endswith("docker-compose.yaml")}
+        {k: v for k, v in sealed.items() if not k.endswith("docker-compose.yaml")}
 
 
 def test_export_is_deterministic_and_modes_are_fixed(built: Path, tmp_path: Path) -> None:
@@ -203,7 +222,10 @@ def test_swebench_instances(built: Path) -> None:
     assert row["image"] == "swebench/sweb.eval.x86_64.calc-add:latest"
     assert json.loads(row["FAIL_TO_PASS"]) == ["tests/test_calc.py::test_add"]
     assert row["patch"] == GOLD_PATCH and row["created_at"] == "2023-11-14T22:13:20Z"
-    assert row["eval_script"] == plan_render(built).files["calc-add/eval.sh"].data.decode()
+    assert row["eval_script"] == seal_script(
+        plan_render(built).files["calc-add/eval.sh"].data.decode(),
+        toolchain_for(built, "", fake_digest("image-calc-add")))
+    assert "GEN_RECORD='{" in row["eval_script"]
     ref = f"127.0.0.1:5000/demo/calc-add@{fake_digest('image-calc-add')}"
     assert plan.docker_tags == {row["image"]: ref}
     assert plan.tasks == ["calc-add"]

@@ -20,7 +20,7 @@ from generator.validate.runner import get_runner
 from generator.validate.spec_edit import replace_spec_lists
 from tests.helpers import build_project as make_project
 from tests.helpers import terminal_spec
-from tests.integration.conftest import REPO, copy_example, need, run_gen
+from tests.integration.conftest import REPO, need, run_gen
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -48,32 +48,6 @@ def _leftovers(engine: str, session: str) -> list[str]:
                           f"label=gen.validate.session={session}"],
                          capture_output=True, text=True, check=False).stdout
     return out.split()
-
-
-@pytest.fixture(scope="module")
-def example_images(base_image: str, gen_cas: Path,
-                   tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltImage]:
-    """The example's built images: the repo's own when it has them, else built here."""
-    images = load_images(REPO)
-    if all(t in images and (REPO / images[t].layout / "index.json").is_file()
-           for t in EXAMPLE_TASKS):
-        return {t: BuiltImage(**{**images[t].__dict__,
-                                 "layout": str((REPO / images[t].layout).resolve())})
-                for t in EXAMPLE_TASKS}
-    project = copy_example(tmp_path_factory.mktemp("example-build") / "p")
-    fetch_project(project)
-    build_project(project, engine=project_engine(project, "buildah"))
-    built = load_images(project)
-    return {t: BuiltImage(**{**built[t].__dict__,
-                             "layout": str((project / built[t].layout).resolve())})
-            for t in EXAMPLE_TASKS}
-
-
-@pytest.fixture
-def example(example_images: dict[str, BuiltImage], tmp_path: Path) -> Path:
-    project = copy_example(tmp_path / "example")
-    save_images(project, example_images)
-    return project
 
 
 # --------------------------------------------------------------------------------------

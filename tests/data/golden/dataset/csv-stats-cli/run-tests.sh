@@ -7,9 +7,17 @@ GEN_TEST_DIR=$1
 GEN_SEED=$2
 shift 2
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
+GEN_REWARD_DIR=
+for ((gen_i = 1; gen_i < $#; gen_i++)); do
+    if [ "${!gen_i}" = --reward-dir ]; then gen_j=$((gen_i + 1)); GEN_REWARD_DIR=${!gen_j}; fi
+done
 GEN_RECORD=  # filled in from the built image by gen export and gen validate
 gen_refuse() {
     printf '%s\n' "=== short test summary info ===" "FAILED gen::sealed-grading - $1"
+    if [ -n "$GEN_REWARD_DIR" ]; then
+        printf '0\n' >"$GEN_REWARD_DIR/reward.txt"
+        printf '{"reward": 0}\n' >"$GEN_REWARD_DIR/reward.json"
+    fi
     exit 1
 }
 [ -n "$GEN_RECORD" ] || gen_refuse "no toolchain record: this script is filled in from the built image by gen export and gen validate"
@@ -96,33 +104,36 @@ def child_digest(root, name):
     return h.hexdigest()
 
 
+ROOT = "/"  # where the image's filesystem is (tests point it elsewhere)
+
+
 def check_toolchain():
     for path, digest in sorted(RECORD["files"].items()):
         try:
-            ok = os.path.isfile("/" + path) and sha256_file("/" + path) == digest
+            ok = os.path.isfile(ROOT + path) and sha256_file(ROOT + path) == digest
         except OSError:
             ok = False
         if not ok:
             raise Refused("/%s differs from the image as built" % path)
     for path, target in sorted(RECORD.get("links", {}).items()):
-        if not os.path.islink("/" + path) or os.readlink("/" + path) != target:
+        if not os.path.islink(ROOT + path) or os.readlink(ROOT + path) != target:
             raise Refused("/%s no longer links to %s" % (path, target))
-    if os.path.lexists("/etc/ld.so.preload") and "etc/ld.so.preload" not in RECORD["files"]:
+    if os.path.lexists(ROOT + "etc/ld.so.preload") and "etc/ld.so.preload" not in RECORD["files"]:
         raise Refused("/etc/ld.so.preload was added")
     for root, children in sorted(RECORD["trees"].items()):
-        top = "/" + root
+        top = ROOT + root
         try:
             names = sorted(n for n in os.listdir(top) if n != "__pycache__")
         except OSError:
-            raise Refused("%s is gone" % top)
+            raise Refused("/%s is gone" % root)
         for name in names:
             if name not in children:
-                raise Refused("%s/%s was added to the toolchain" % (top, name))
+                raise Refused("/%s/%s was added to the toolchain" % (root, name))
         for name, digest in sorted(children.items()):
             if name not in names:
-                raise Refused("%s/%s was removed" % (top, name))
+                raise Refused("/%s/%s was removed" % (root, name))
             if child_digest(top, name) != digest:
-                raise Refused("%s/%s differs from the image as built" % (top, name))
+                raise Refused("/%s/%s differs from the image as built" % (root, name))
 
 
 def process_table():
