@@ -41,6 +41,42 @@ pytestmark = [pytest.mark.consumers, pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 EVAL_TIMEOUT_SEC = 900
+FORCE_PASS = """import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        report.outcome = "passed"
+        report.longrepr = None
+"""
+
+
+def _new_file(path: str, text: str) -> str:
+    lines = text.splitlines()
+    return (f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n"
+            f"@@ -0,0 +1,{len(lines)} @@\n" + "".join(f"+{ln}\n" for ln in lines))
+
+
+def tamper_patch(f2p: list[str]) -> str:
+    """A model patch that fixes nothing and tries to make the tests pass anyway: a conftest.py
+    and a pytest plugin forcing passes, a pytest.ini loading it, a sitecustomize.py, and a
+    module that prints PASSED lines for the FAIL_TO_PASS tests when the run ends."""
+    fake = "".join(f"PASSED {t}\\n" for t in f2p)
+    return "".join([
+        _new_file("conftest.py", FORCE_PASS),
+        _new_file("gen_force_pass.py", FORCE_PASS),
+        _new_file("pytest.ini", "[pytest]\naddopts = -p gen_force_pass\n"),
+        _new_file("sitecustomize.py",
+                  "import os\nos.environ['PYTEST_PLUGINS'] = 'gen_force_pass'\n"),
+        _new_file("gen_late.pth", "import gen_late\n"),
+        _new_file("gen_late.py", f"import atexit, sys\natexit.register(lambda: sys.stdout.write("
+                                 f"'>>>>> Start Test Output\\n{fake}>>>>> End Test Output\\n'))\n"),
+    ])
+
+
 NOOP_PATCH = ("diff --git a/gen_noop.txt b/gen_noop.txt\nnew file mode 100644\n"
               "--- /dev/null\n+++ b/gen_noop.txt\n@@ -0,0 +1 @@\n+no-op\n")
 
@@ -145,8 +181,12 @@ def test_swebench_eval_resolves_the_gold_patch_on_the_gen_built_image(
 
     out = tmp_path / "swebench"
     name = f"swebench/sweb.eval.x86_64.{task}:latest"
-    tagged_before = subprocess.run(["docker", "image", "inspect", name], env=docker_env,
-                                   capture_output=True, timeout=60, check=False).returncode == 0
+    # an engine that has never seen the image: export --load pulls it by digest
+    subprocess.run(["docker", "rmi", "-f", name, image["ref"]], env=docker_env,
+                   capture_output=True, timeout=120, check=False)
+    gone = subprocess.run(["docker", "image", "inspect", image["ref"]], env=docker_env,
+                          capture_output=True, timeout=60, check=False)
+    assert gone.returncode != 0, "the image is still in the engine"
     try:
         report = gen_export(REPO, "swebench", out, "--load")
         assert report["loaded"] == [{"name": name, "ref": image["ref"],
@@ -171,15 +211,30 @@ def test_swebench_eval_resolves_the_gold_patch_on_the_gen_built_image(
         assert sorted(failed["FAIL_TO_PASS"]["failure"]) == sorted(
             json.loads(row["FAIL_TO_PASS"])), failed
 
+        # a patch that fixes nothing but plants a conftest.py, a plugin, a pytest.ini and a
+        # sitecustomize.py forcing passes: gen's sealed eval.sh grades it unresolved
+        f2p = json.loads(row["FAIL_TO_PASS"])
+        tampered = swebench_eval(consumers, docker_env, tmp_path, out / "instances.jsonl",
+                                 "gen-tamper", [{"instance_id": task,
+                                                 "model_name_or_path": "tamper",
+                                                 "model_patch": tamper_patch(f2p)}])
+        log = _instance_log(tmp_path, "gen-tamper", "tamper", task)
+        assert tampered["resolved_ids"] == [] and tampered["unresolved_ids"] == [task], \
+            (tampered["_stdout"][-2000:], log)
+        assert "patch" not in tampered.get("error_ids", []), log
+
         empty = swebench_eval(consumers, docker_env, tmp_path, out / "instances.jsonl",
                               "gen-empty", [{"instance_id": task, "model_name_or_path": "empty",
                                              "model_patch": ""}])
         assert empty["resolved_ids"] == [] and empty["empty_patch_ids"] == [task], \
             empty["_stdout"][-2000:]
+        pulled = subprocess.run(["docker", "image", "inspect", "--format",
+                                 "{{json .RepoDigests}}", name], env=docker_env,
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert image["ref"] in json.loads(pulled.stdout or "[]"), pulled
     finally:
-        if not tagged_before:
-            subprocess.run(["docker", "rmi", name], env=docker_env, capture_output=True,
-                           timeout=120, check=False)
+        subprocess.run(["docker", "rmi", name], env=docker_env, capture_output=True,
+                       timeout=120, check=False)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
