@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> Report:
         "unbuilt": sorted(plan.unbuilt),
         "docker_tags": dict(sorted(plan.docker_tags.items())),
         "loaded": loaded,
+        "unsealed": sorted(plan.unsealed),
         "seconds": round(elapsed, 3),
     }
     report.say(f"exported {len(plan.tasks)} task(s) as {plan.format} into {out} "
@@ -83,6 +84,13 @@ def run(args: argparse.Namespace) -> Report:
         listed = shown if args.verbose or len(shown) <= 10 else [*shown[:10], "..."]
         report.say(f"  {len(shown)} task(s) without a built image, exported with their "
                    f"Dockerfile build: {', '.join(listed)}")
+        report.say("  their test scripts refuse to grade until exported again after `gen build` "
+                   "(no image to take the toolchain record from)")
+    if plan.unsealed:
+        report.say(f"  warning: {len(plan.unsealed)} task(s) not graded sealed (their test "
+                   f"command is not one plain pytest call, or a template override drops it): "
+                   f"{', '.join(sorted(plan.unsealed))}; an agent with root in the container "
+                   "can fake a pass (see docs/grading.md; check with gen validate --tamper)")
     for item in loaded:
         report.say(f"  docker: {item['name']} -> {item['ref']}")
     if plan.format == "swebench" and plan.docker_tags and not args.load:

@@ -37,6 +37,7 @@ class ExportPlan:
     images: dict[str, str] = field(default_factory=dict)  # task id -> repository@digest
     unbuilt: list[str] = field(default_factory=list)  # tasks exported with a Dockerfile build
     docker_tags: dict[str, str] = field(default_factory=dict)  # swebench name -> image ref
+    unsealed: list[str] = field(default_factory=list)  # tasks whose tests are not graded sealed
 
 
 def _check_image(task: Task, img: BuiltImage, platform: str) -> None:

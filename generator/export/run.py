@@ -106,6 +106,8 @@ def plan_export(project: Path, fmt: str, *, allow_unbuilt: bool = False,
             _seal(project, rendered[task.id], images[task.id])
     tmpl = _Templates(project, config.templates)
     plan = ExportPlan(format=fmt, tasks=[t.id for t in tasks])
+    plan.unsealed = [t.id for t in tasks if b"--gen-sealed" not in
+                     rendered[t.id]["run-tests.sh"].data]
     if fmt == "tb":
         _plan_tb(tasks, rendered, images, tmpl, plan)
     elif fmt == "harbor":

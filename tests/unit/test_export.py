@@ -503,3 +503,30 @@ def test_export_refuses_what_a_consumer_would_ignore(built: Path) -> None:
 def test_export_plan_is_typed() -> None:
     plan = ExportPlan(format="tb")
     assert plan.files == {} and plan.docker_tags == {}
+
+
+def test_sealed_and_unsealed_tasks_in_the_harbor_verifier(built: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    """A sealed task's test.sh lets the grader write the reward (reward.json reset first); a
+    task whose test command is not a plain pytest call falls back to the exit code, and the
+    export warns about it by name."""
+    plan = plan_export(built, "harbor")
+    sealed = plan.files["hello/tests/test.sh"].data.decode()
+    assert "exec bash /tests/run-tests.sh --reward-dir /logs/verifier" in sealed
+    assert "echo '{\"reward\": 0}' > /logs/verifier/reward.json" in sealed
+    assert "GEN_RECORD='{" in plan.files["hello/tests/run-tests.sh"].data.decode()
+    assert plan.unsealed == []
+
+    spec = built / "tasks" / "hello" / "task.spec.yaml"
+    spec.write_text(spec.read_text() + "tests: {dir: tests, command: 'python3 -m pytest -rA "
+                    "\"$TEST_DIR\" | tee /tmp/log'}\n")
+    plan = plan_export(built, "harbor")
+    plain = plan.files["hello/tests/test.sh"].data.decode()
+    assert "--reward-dir" not in plain and "rm -f /logs/verifier/reward.json" in plain
+    assert plan.unsealed == ["hello"]
+    out = tmp_path / "out"
+    assert main(["export", "--project", str(built), "--format", "harbor", "--out",
+                 str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "warning: 1 task(s) not graded sealed" in said and ": hello;" in said
