@@ -2,6 +2,7 @@
 """Virtualenvs with terminal-bench, Harbor and SWE-bench, for tests/consumers.
 
     scripts/consumers.py setup [tb|harbor|swebench|all]   create/refresh the venv(s); idempotent
+    scripts/consumers.py setup compose                    Docker Compose v2 as a docker CLI plugin
     scripts/consumers.py python tb|harbor|swebench         print the venv's python (no setup)
     scripts/consumers.py freeze tb|harbor|swebench         print `pip freeze` (to refresh the pins)
 

