@@ -198,16 +198,16 @@ def test_broken_tasks_are_caught_with_a_reason(broken: Path) -> None:
         "state 'unsolved' run 1: the tests already pass without the fix (all 1 tests passed: "
         "expected at least one to fail)")
     assert reasons("fails-with-fix") == (
-        "state 'solved' runs 1, 2, 3: test ../tests/test_outputs.py::test_hello fails even with "
+        "state 'solved' runs 1, 2, 3: test test_outputs.py::test_hello fails even with "
         "the fix: expected PASSED, observed FAILED")
     flaky = reasons("flaky")
-    assert "flaky: test ../tests/test_outputs.py::test_coin[" in flaky
+    assert "flaky: test test_outputs.py::test_coin[" in flaky
     # (a coin that happened to fail in every solved run is also reported as failing there)
-    assert all("test ../tests/test_outputs.py::test_coin[" in p
+    assert all("test test_outputs.py::test_coin[" in p
                for p in tasks["flaky"]["problems"])
     assert tasks["flaky"]["flaky"] and report["summary"]["flaky"] == ["flaky"]
     net = reasons("needs-network")
-    assert "test ../tests/test_outputs.py::test_fetch fails even with the fix" in net
+    assert "test test_outputs.py::test_fetch fails even with the fix" in net
     assert "network error: 'Network is unreachable'" in net
     hang = reasons("hangs")
     assert "state 'solved' run 1: the tests ran past the task's test timeout (10s); the " \
@@ -229,9 +229,9 @@ def test_text_report_names_test_state_and_expectation(broken: Path) -> None:
     out = proc.stdout
     assert "ok      good [terminal] unsolved: 0/1 pass; solved: 1/1 pass" in out
     assert "FAILED  fails-with-fix [terminal]" in out
-    assert ("    - state 'solved' run 1: test ../tests/test_outputs.py::test_hello fails even "
+    assert ("    - state 'solved' run 1: test test_outputs.py::test_hello fails even "
             "with the fix: expected PASSED, observed FAILED") in out
-    assert "    BAD ../tests/test_outputs.py::test_hello [other]: unsolved FAILED | solved " \
+    assert "    BAD test_outputs.py::test_hello [other]: unsolved FAILED | solved " \
            "FAILED" in out
     assert "validate: 1 of 2 tasks valid, 1 failed" in out
 
