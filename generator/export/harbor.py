@@ -18,6 +18,7 @@ from generator.export.common import (
 )
 from generator.export.toml import toml_document
 from generator.image.images import BuiltImage
+from generator.image.toolchain import is_sealed
 from generator.lint.dockerfile import lint_dockerfile, lint_script
 from generator.lint.harbor import lint_harbor_task
 from generator.render.context import RenderedFile
@@ -88,7 +89,7 @@ def _plan_harbor(tasks: Sequence[Task], rendered: Mapping[str, dict[str, Rendere
             "tests/run-tests.sh": RenderedFile(src["run-tests.sh"].data, SCRIPT_MODE),
         }
         test_sh = tmpl.render("harbor/test.sh", task=task,
-                              sealed=b"--gen-sealed" in src["run-tests.sh"].data)
+                              sealed=is_sealed(src["run-tests.sh"].data))
         lint_script(test_sh, where=f"<out>/{task.id}/tests/test.sh", task_id=task.id)
         files["tests/test.sh"] = _file(test_sh, SCRIPT_MODE)
         for sub, rf in src.items():

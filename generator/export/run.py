@@ -9,8 +9,9 @@ record of built images (`.gen/build/images.json`): the same inputs give the same
   The folder holds the task directories and nothing else (tb takes every entry as a task).
 * `harbor`: Harbor (Terminal-Bench 2.0) task directories: `task.toml` with
   `[environment].docker_image` pinned by digest, `instruction.md`, `environment/Dockerfile`
-  (`FROM` that same digest, so even a forced rebuild gives the same image), `tests/` (the
-  task's tests, `run-tests.sh`, and `test.sh` writing `/logs/verifier/reward.txt`) and
+  (`FROM` that same digest: a rebuild gives the same layers, not the same image ID), `tests/`
+  (the task's tests, the sealed `run-tests.sh`, and `test.sh`: the grader writes
+  `/logs/verifier/reward.txt`) and
   `solution/solve.sh`. The verifier runs in the agent's container (`environment_mode =
   "shared"`), as in Terminal-Bench.
 * `swebench`: `instances.jsonl` (one SWE-bench 5.x instance per swe task, with `image`,
@@ -48,7 +49,7 @@ from generator.export.harbor import _plan_harbor
 from generator.export.swebench import SWEBENCH_INSTANCES, _plan_swebench
 from generator.export.tb import _plan_tb
 from generator.image.images import BuiltImage, load_images
-from generator.image.toolchain import RECORD_LINE, seal_script, toolchain_for
+from generator.image.toolchain import is_sealed, seal_script, toolchain_for
 from generator.render.context import RenderedFile
 from generator.render.pipeline import plan_render
 from generator.spec.model import SweTask
@@ -62,21 +63,6 @@ __all__ = [
 ]
 
 FORMATS = ("tb", "harbor", "swebench")
-
-
-# --------------------------------------------------------------------------------------
-# TOML (harbor's task.toml): a small deterministic writer
-# --------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------
-# Inputs: the render plan, the built images, templates
-# --------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------
-# The three formats
-# --------------------------------------------------------------------------------------
 
 
 def plan_export(project: Path, fmt: str, *, allow_unbuilt: bool = False,
@@ -106,8 +92,7 @@ def plan_export(project: Path, fmt: str, *, allow_unbuilt: bool = False,
             _seal(project, rendered[task.id], images[task.id])
     tmpl = _Templates(project, config.templates)
     plan = ExportPlan(format=fmt, tasks=[t.id for t in tasks])
-    plan.unsealed = [t.id for t in tasks if b"--gen-sealed" not in
-                     rendered[t.id]["run-tests.sh"].data]
+    plan.unsealed = [t.id for t in tasks if not is_sealed(rendered[t.id]["run-tests.sh"].data)]
     if fmt == "tb":
         _plan_tb(tasks, rendered, images, tmpl, plan)
     elif fmt == "harbor":
@@ -207,18 +192,10 @@ def export(project: Path, fmt: str, out: Path, *, allow_unbuilt: bool = False,
 def _seal(project: Path, files: dict[str, RenderedFile], image: BuiltImage) -> None:
     """Fill the sealed test scripts' toolchain record from the built image (docs/grading.md);
     a script rendered without sealed grading is left as it is."""
-    names = [n for n in ("run-tests.sh", "eval.sh") if n in files
-             and RECORD_LINE.encode() in files[n].data]
+    names = [n for n in ("run-tests.sh", "eval.sh") if n in files and is_sealed(files[n].data)]
     if not names:
         return
     record = toolchain_for(project, image.layout, image.digest)
     for n in names:
         text = seal_script(files[n].data.decode("utf-8"), record)
         files[n] = RenderedFile(text.encode("utf-8"), files[n].mode)
-
-
-# --------------------------------------------------------------------------------------
-# Docker: the images under the names the SWE-bench harness looks up
-# --------------------------------------------------------------------------------------
-
-

@@ -35,10 +35,13 @@ from generator.core.fsutil import atomic_write
 from generator.image.diff import _merge, layer_entries
 from generator.image.oci import Descriptor, Layout
 
-__all__ = ["RECORD_LINE", "save_record", "seal_script", "toolchain_for", "toolchain_record"]
+__all__ = [
+    "RECORD_LINE", "is_sealed", "save_record", "seal_script", "toolchain_for", "toolchain_record",
+]
 
 SCHEMA = 1
 RECORD_LINE = "GEN_RECORD=  # filled in from the built image by gen export and gen validate"
+SEALED_MARKER = b"--gen-sealed"  # the bootstrap's re-exec flag (templates/_sealed.sh.j2)
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9._+/@-]+$")
 _PY_RE = re.compile(r"^usr/bin/python3\.\d+$")
 
@@ -215,6 +218,11 @@ def toolchain_for(project: Path, layout_rel: str, digest: str) -> dict[str, Any]
                          file=layout_rel, hint="re-run gen build")
     save_record(project, record)
     return record
+
+
+def is_sealed(script: bytes) -> bool:
+    """Whether a rendered test script grades sealed (before or after its record is filled)."""
+    return SEALED_MARKER in script
 
 
 def seal_script(text: str, record: Mapping[str, Any]) -> str:

@@ -43,16 +43,16 @@ def pytest_args(command: str) -> list[str] | None:
             break
     else:
         return None
-    out = []
-    for w in rest:
-        w = w.replace("${TEST_DIR}", "\0").replace("$TEST_DIR", "\0")
-        if "$" in w or any(c in _SHELL_META for c in w):
-            return None
-        out.append(w.replace("\0", "{TEST_DIR}"))
-    # the raw command is checked too: shlex.split drops the quotes that kept a word whole
+    # on the raw command: shlex.split drops the quotes and escapes that kept a word whole
     if any(c in _SHELL_META for c in command.replace('"$TEST_DIR"', "")
            .replace("${TEST_DIR}", "").replace("$TEST_DIR", "")):
         return None
+    out = []
+    for w in rest:
+        w = w.replace("${TEST_DIR}", "{TEST_DIR}").replace("$TEST_DIR", "{TEST_DIR}")
+        if "$" in w:  # any other variable
+            return None
+        out.append(w)
     return out
 
 

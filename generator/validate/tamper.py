@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.image.toolchain import is_sealed
 from generator.spec.model import SweTask, TerminalTask
 from generator.validate.attacks import Attack, battery_script
 from generator.validate.checks import TEST_DIR
@@ -64,10 +65,6 @@ class AttackResult:
         head = f"GOT THROUGH ({', '.join(self.through)})" if self.through else "blocked"
         why = f"; grader: {self.refused[0]}" if self.refused else ""
         return f"{self.attack}: {head} [{v}]{why}"
-
-
-def _sealed(script: bytes) -> bool:
-    return b"GEN_RECORD=" in script and b"--gen-sealed" in script
 
 
 def _refusals(output: str) -> list[str]:
@@ -163,7 +160,7 @@ def _one(tr: _TaskRunner, attack: Attack, harness: str, library: bytes | None,
             return ok, why, out.output
         # harbor: Harbor removes reward.txt / reward.json, runs gen's exported verifier
         # (export/harbor/test.sh), then reads reward.json if there is one, else reward.txt
-        if _sealed(tr.script("run-tests.sh")):
+        if is_sealed(files[f"{TEST_DIR}/run-tests.sh"][0]):
             verifier = (f"mkdir -p {REWARD_DIR}; echo 0 > {REWARD_DIR}/reward.txt; "
                         f"echo '{{\"reward\": 0}}' > {REWARD_DIR}/reward.json; "
                         f"{command} --reward-dir {REWARD_DIR}")
