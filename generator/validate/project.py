@@ -35,7 +35,7 @@ from generator.core import state
 from generator.core.errors import InputError, ToolError
 from generator.core.fsutil import atomic_write
 from generator.image.images import BuiltImage, load_images
-from generator.image.toolchain import toolchain_for
+from generator.image.toolchain import is_sealed, toolchain_for
 from generator.spec.model import SweTask, Task, TerminalTask
 from generator.spec.project import load_project
 from generator.validate.attacks import preload_library, select
@@ -195,8 +195,8 @@ def _validate_task(project: Path, task: Task, image: BuiltImage, runner: Runner,
     done = 0
     try:
         local = runner.ensure_image(image.ref, layout_dir, ref_name)
-        record = None
-        if layout_dir is not None:
+        record = None  # only a sealed script needs the image's toolchain record
+        if layout_dir is not None and is_sealed((task_dir / "run-tests.sh").read_bytes()):
             try:
                 record = toolchain_for(project, image.layout, image.digest)
             except InputError as exc:
