@@ -11,6 +11,7 @@ from generator.commands import add_shard, selected
 from generator.core.errors import EXIT_CHECK_FAILED, InputError
 from generator.core.progress import progress_bar
 from generator.core.report import Report
+from generator.core.state import VALIDATE_STRENGTH_TEXT as STRENGTH_TEXT
 from generator.spec.project import load_project
 from generator.validate.attacks import ATTACKS
 from generator.validate.grading import TaskVerdict
@@ -21,6 +22,7 @@ from generator.validate.project import (
     validate_project,
 )
 from generator.validate.runner import RUNNERS
+from generator.validate.strength_report import text_lines
 from generator.validate.tamper import HARNESSES
 
 
@@ -55,6 +57,14 @@ def register(sub: Any) -> None:
                    "task whose grading an attack fools fails (docs/grading.md)")
     p.add_argument("--attack", action="append", metavar="NAME", choices=[a.name for a in ATTACKS],
                    help="with --tamper: run only this attack (repeatable; default: all)")
+    p.add_argument("--strength", action="store_true",
+                   help="also measure how strong each sound task's tests are: the fix's lines "
+                   "run by its tests (coverage.py, per test) and the fix's mutants they fail to "
+                   "kill (each in a fresh container, -j at a time); gated by gen.yaml "
+                   f"strength:, reported in {STRENGTH_TEXT.as_posix()}")
+    p.add_argument("--max-mutants", type=int, default=None, metavar="N",
+                   help="with --strength: at most N mutants per task, a --seed'ed sample "
+                   "(default: gen.yaml strength.max_mutants, or 30)")
     p.add_argument("tasks", nargs="*", metavar="TASK", help="validate only these task ids")
     add_shard(p)
     p.set_defaults(handler=run, busy="shared")
@@ -73,6 +83,8 @@ def _task_lines(v: TaskVerdict, verbose: bool) -> list[str]:
         n_through = sum(1 for a in v.tamper if a.through)
         lines.append(f"    tamper: {len(v.tamper) - n_through} of {len(v.tamper)} attacks "
                      f"blocked" + (f", {n_through} got through" if n_through else ""))
+    if v.strength_skipped:
+        lines.append(f"    strength: not measured: {v.strength_skipped}")
     if v.derived is not None:
         f2p, p2p = v.derived["FAIL_TO_PASS"], v.derived["PASS_TO_PASS"]
         where = f"tasks/{v.task}/task.spec.yaml"
@@ -98,14 +110,24 @@ def run(args: argparse.Namespace) -> Report:
     if args.attack and not args.tamper:
         raise InputError("--attack selects attacks of --tamper", field="--attack",
                          hint="add --tamper")
+    if args.max_mutants is not None and not args.strength:
+        raise InputError("--max-mutants bounds the mutants of --strength", field="--max-mutants",
+                         hint="add --strength")
+    if args.max_mutants is not None and args.max_mutants < 1:
+        raise InputError("--max-mutants must be at least 1", field="--max-mutants",
+                         hint="use --max-mutants 10")
     opts = Options(runs=args.runs, jobs=args.jobs, seed=args.seed, derive=args.derive,
-                   engine=args.engine, only=only, tamper=args.tamper, attacks=args.attack)
+                   engine=args.engine, only=only, tamper=args.tamper, attacks=args.attack,
+                   strength=args.strength, max_mutants=args.max_mutants)
     loaded = load_project(project, only=opts.only)
     n_tasks = len(loaded.tasks)
     total = n_tasks * 2 * max(1, args.runs)
     if args.tamper:
         n_attacks = len(args.attack or ATTACKS)
         total += sum(n_attacks * len(HARNESSES[t.kind]) for t in loaded.tasks)
+    if args.strength:  # the fix's coverage run, then (at most) max_mutants per task
+        cfg = loaded.config.strength
+        total += n_tasks * (1 + (args.max_mutants or (cfg.max_mutants if cfg else 30)))
 
     def terminated(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # so validate removes its containers before gen exits
@@ -123,6 +145,10 @@ def run(args: argparse.Namespace) -> Report:
                f"GEN_SEED={result.seed} PYTHONHASHSEED=0 TZ=UTC LANG=C.UTF-8")
     for v in result.verdicts:
         report.lines += _task_lines(v, args.verbose)
+    if result.strength is not None:
+        report.say(f"strength (report: {STRENGTH_TEXT.as_posix()}):")
+        report.lines += ["  " + line for line in text_lines(result.strength,
+                                                          verbose=args.verbose)]
     if result.leftovers:
         report.say(f"containers left behind (removed by id): {', '.join(result.leftovers)}")
     n_bad = sum(1 for v in result.verdicts if not v.ok)

@@ -4,6 +4,7 @@ dir by task."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import jinja2
 
 from generator import __version__
+from generator.core import state
 from generator.core.errors import InputError
 from generator.image.images import IMAGES_FILE, BuiltImage
 from generator.lock.lockfiles import DIGEST_RE
@@ -38,6 +40,37 @@ class ExportPlan:
     unbuilt: list[str] = field(default_factory=list)  # tasks exported with a Dockerfile build
     docker_tags: dict[str, str] = field(default_factory=dict)  # swebench name -> image ref
     unsealed: list[str] = field(default_factory=list)  # tasks whose tests are not graded sealed
+    # task id -> its test-strength figures (gen validate --strength on the exported image)
+    strength: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def strength_figures(project: Path, images: Mapping[str, BuiltImage]) -> dict[str, dict[str, Any]]:
+    """Per task: the figures of `.gen/validate/strength.json` measured on the image being
+    exported (a task measured on another image, or not at all, gets none)."""
+    try:
+        report = json.loads((project / state.VALIDATE_STRENGTH).read_text())
+    except (OSError, ValueError):
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for tid, t in (report.get("tasks") or {}).items():
+        img = images.get(tid)
+        if img is None or str(t.get("image", "")).rsplit("@", 1)[-1] != img.digest:
+            continue
+        cov = t.get("fix_coverage")
+        n = t.get("mutants") or {}
+        fig: dict[str, Any] = {
+            "fix_lines_covered": f"{cov['covered']}/{cov['total']}" if cov else "not measured",
+            "mutants_run": int(n.get("run", 0)), "mutants_killed": int(n.get("killed", 0))
+            + int(n.get("timed_out", 0)), "mutants_survived": int(n.get("survived", 0)),
+            "mutants_equivalent_suspect": int(n.get("equivalent_suspect", 0)),
+            "gate_passed": bool(t.get("ok")), "measured_on": img.digest,
+        }
+        if t.get("mutation_score") is not None:
+            fig["mutation_score"] = float(t["mutation_score"])
+        if cov is None and t.get("coverage_unmeasured"):
+            fig["coverage_unmeasured"] = str(t["coverage_unmeasured"])
+        out[tid] = fig
+    return out
 
 
 def _check_image(task: Task, img: BuiltImage, platform: str) -> None:

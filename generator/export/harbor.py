@@ -27,7 +27,7 @@ from generator.spec.model import SweTask, Task
 
 
 def _harbor_toml(task: Task, config_name: str, config_version: str,
-                 img: BuiltImage | None) -> str:
+                 img: BuiltImage | None, strength: dict[str, Any] | None = None) -> str:
     instruction = task.instruction.strip()
     description = next((ln.strip() for ln in instruction.splitlines() if ln.strip()), "")
     if len(description) > 200:
@@ -45,6 +45,8 @@ def _harbor_toml(task: Task, config_name: str, config_version: str,
     if isinstance(task, SweTask):
         metadata.update(repo=task.repo, base_commit=task.base_commit)
     metadata["image"] = img.ref if img is not None else "unbuilt (environment/Dockerfile)"
+    if strength:
+        metadata["test_strength"] = dict(strength)
     # The verifier runs in the agent's container, as Terminal-Bench runs run-tests.sh: the
     # tests judge the state the agent left. Said here so `harbor lint` (whose defaults flag
     # every shared verifier) knows it is deliberate.
@@ -83,7 +85,8 @@ def _plan_harbor(tasks: Sequence[Task], rendered: Mapping[str, dict[str, Rendere
         if img is None and not allow_unbuilt:
             raise _missing_image(task.id)
         files: dict[str, RenderedFile] = {
-            "task.toml": _file(_harbor_toml(task, name, version, img)),
+            "task.toml": _file(_harbor_toml(task, name, version, img,
+                                            plan.strength.get(task.id))),
             "instruction.md": _file(_ensure_nl(task.instruction)),
             "solution/solve.sh": RenderedFile(src["solution.sh"].data, SCRIPT_MODE),
             "tests/run-tests.sh": RenderedFile(src["run-tests.sh"].data, SCRIPT_MODE),

@@ -43,6 +43,7 @@ from generator.export.common import (
     _by_task,
     _check_image,
     _Templates,
+    strength_figures,
 )
 from generator.export.docker import EXPORT_IMAGES_FILE
 from generator.export.harbor import _plan_harbor
@@ -93,6 +94,7 @@ def plan_export(project: Path, fmt: str, *, allow_unbuilt: bool = False,
     tmpl = _Templates(project, config.templates)
     plan = ExportPlan(format=fmt, tasks=[t.id for t in tasks])
     plan.unsealed = [t.id for t in tasks if not is_sealed(rendered[t.id]["run-tests.sh"].data)]
+    plan.strength = strength_figures(project, images)
     if fmt == "tb":
         _plan_tb(tasks, rendered, images, tmpl, plan)
     elif fmt == "harbor":

@@ -81,6 +81,8 @@ def _plan_swebench(tasks: Sequence[Task], rendered: Mapping[str, dict[str, Rende
             "log_parser": task.log_parser,
             "eval_type": task.eval_type,
         }
+        if task.id in plan.strength:
+            row["test_strength"] = dict(plan.strength[task.id])
         rows.append(row)
         base = f"tasks/{task.id}"
         meta = {
@@ -90,6 +92,8 @@ def _plan_swebench(tasks: Sequence[Task], rendered: Mapping[str, dict[str, Rende
             "created_at": row["created_at"], "split": SWEBENCH_SPLIT, "image": image_name,
             "log_parser": task.log_parser, "eval_type": task.eval_type, "datasets": [name],
         }
+        for k, v in sorted(plan.strength.get(task.id, {}).items()):
+            meta[f"test_strength_{k}"] = v
         task_yaml = "".join(f"{k}: {yamltext.scalar(v)}\n" for k, v in sorted(meta.items()))
         tests = {"FAIL_TO_PASS": list(task.fail_to_pass),
                  "PASS_TO_PASS": list(task.pass_to_pass)}

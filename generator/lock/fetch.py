@@ -45,6 +45,7 @@ from generator.core.errors import CheckFailed, LockError
 from generator.core.fsutil import atomic_write
 from generator.lock.lockfiles import base_lock_path
 from generator.lock.lockset import PYTHON_TARGETS, LockSet, read_lockset
+from generator.lock.tools import coverage_locks, read_coverage_lock
 from generator.spec.config import load_dataset_config
 from generator.spec.model import DatasetConfig, SweTask
 from generator.spec.project import load_project
@@ -272,6 +273,13 @@ def plan(project_dir: Path, *, only: Sequence[str] | None = None,
                 else str((project.root / loc).resolve())
             add(Artifact("source", src.filename, src.sha256, (url,), None, f"{rel}/source.lock",
                          f"{src.type} {loc}", (task.id,)))
+    for tool in coverage_locks(project, locks):  # gen's own tools (lock/tools.py)
+        tasks = tuple(t for t in tool.tasks if not only or t in only)
+        tlock = read_coverage_lock(project.root, tool.rel) if tasks else None
+        if tasks and tlock is None:
+            raise LockError(f"{tool.rel} is missing", file=tool.rel, hint="run `gen lock`")
+        for pin in tlock.pins if tlock else ():
+            wheel_jobs.append((pin.name, pin.version, pin.hashes, tool.rel, tasks, tool.target))
     seen: dict[tuple[str, str, tuple[str, ...], tuple[str, str]], Artifact] = {}
     if wheel_jobs:
         def one(job: Job) -> Artifact | str:

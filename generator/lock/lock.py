@@ -56,6 +56,7 @@ from generator.lock.lockset import (
     read_lockset,
     source_input,
 )
+from generator.lock.tools import coverage_locks, left_over_tool_locks, read_coverage_lock
 from generator.spec.model import Project, SweTask, Task
 from generator.spec.project import load_project
 
@@ -164,6 +165,15 @@ def stale_locks(project: Project) -> list[str]:
         for d in sorted(tasks_dir.iterdir()):
             if d.name not in ids:
                 problems.append(f"lockfiles/tasks/{d.name}/: left over (no such task)")
+    wanted = coverage_locks(project, locks)
+    for tool in wanted:
+        have = read_coverage_lock(root, tool.rel)
+        if have is None:
+            problems.append(f"{tool.rel}: missing (gen.yaml's strength: needs coverage.py)")
+        elif have.input != tool.input:
+            problems.append(f"{tool.rel}: stale (gen.yaml's strength.coverage changed)")
+    problems += [f"{rel}: left over (no task's interpreter needs it)"
+                 for rel in left_over_tool_locks(root, wanted)]
     return problems
 
 
@@ -435,6 +445,25 @@ def _pin_declared(project: Project, ref: str, have: list[ImagePin | None]) -> li
             for plat in project.config.platforms[:1]]
 
 
+def _lock_tools(project: Project, update: bool, outputs: dict[str, str | None],
+                gen_dir: Path) -> None:
+    """coverage.py per interpreter of the tasks' images (lockfiles/tools/, see lock/tools.py),
+    from the apt locks as this run leaves them; left-over tool locks are removed."""
+    fresh = {rel.split("/")[2]: None if text is None else parse_apt_lock(text, rel)
+             for rel, text in outputs.items() if rel.endswith("/apt.lock")}
+    locks = read_lockset(project.root)
+    wanted = coverage_locks(project, locks, fresh)
+    primary = project.config.platforms[0]
+    for tool in wanted:
+        have = read_coverage_lock(project.root, tool.rel)
+        if update or have is None or have.input != tool.input:
+            outputs[tool.rel] = compile_python([tool.requirement], primary, input_=tool.input,
+                                               cache=gen_dir / "uv-cache", file=tool.rel,
+                                               target=tool.target)
+    for rel in left_over_tool_locks(project.root, wanted):
+        outputs[rel] = None
+
+
 def lock_project(project_dir: Path, *, update: bool = False, check: bool = False,
                  only: Sequence[str] | None = None, store: Store | None = None,
                  progress: Callable[[str], None] | None = None) -> LockResult:
@@ -510,6 +539,7 @@ def lock_project(project_dir: Path, *, update: bool = False, check: bool = False
                     lock_source(task, project, store), command=COMMAND)
         else:
             outputs[f"{rel}/source.lock"] = None
+    _lock_tools(project, update, outputs, gen_dir)
     # Everything resolved: now write (each file atomically; unchanged bytes are kept).
     _write(root, "lockfiles/images.lock", format_image_lock(pins, command=COMMAND), result)
     for rel, text in sorted(outputs.items()):

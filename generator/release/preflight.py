@@ -11,17 +11,20 @@ true when every piece was made from the same inputs, so before signing:
 - `validate`: `.gen/validate/report.json` passed, covers every task, and validated exactly
   the images being released (same digests);
 - `verify`: `.gen/verify/report.json` passed (every task byte-identical, no recorded image
-  differing), covers every task, and its digest is the released image's.
+  differing), covers every task, and its digest is the released image's;
+- `strength` (only with gen.yaml `strength:`): `.gen/validate/strength.json` measured every
+  task, on the released image, and each met the thresholds (no survivors above the gate).
 
 Each check can be waived (`gen release --allow unverified`, `stale-locks`, `stale-dataset`,
-`stale-images`, `unvalidated`, or `all`), and the release report says which were waived.
+`stale-images`, `unvalidated`, `weak-tests`, or `all`), and the release report says which
+were waived.
 Nothing here touches the network or an engine.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,13 +39,14 @@ from generator.lock.lock import stale_locks
 from generator.lock.lockfiles import DIGEST_RE
 from generator.lock.lockset import read_lockset
 from generator.render.pipeline import render
+from generator.spec.config import load_dataset_config
 from generator.spec.project import load_project
 
 __all__ = ["CHECKS", "Preflight", "preflight"]
 
 # check name -> the word `--allow` takes to waive it
 CHECKS = {"lock": "stale-locks", "render": "stale-dataset", "images": "stale-images",
-          "validate": "unvalidated", "verify": "unverified"}
+          "validate": "unvalidated", "verify": "unverified", "strength": "weak-tests"}
 SHOWN = 5  # problems listed per check (the JSON report has them all)
 
 
@@ -51,6 +55,7 @@ class Preflight:
     problems: dict[str, list[str]] = field(default_factory=dict)  # check -> problems
     waived: list[str] = field(default_factory=list)  # checks skipped by --allow
     notes: list[str] = field(default_factory=list)  # what a waiver leaves unproven
+    inactive: list[str] = field(default_factory=list)  # checks the project does not ask for
 
     @property
     def ok(self) -> bool:
@@ -71,8 +76,10 @@ class Preflight:
 
     def summary(self) -> str:
         """'lock, render, ... (waived: verify)': the checks that ran, then the waived ones."""
-        ran = ", ".join(c for c in CHECKS if c not in self.waived) or "nothing"
-        return ran + (f" (waived: {', '.join(self.waived)})" if self.waived else "")
+        ran = ", ".join(c for c in CHECKS if c not in self.waived and c not in self.inactive) \
+            or "nothing"
+        waived = [c for c in self.waived if c not in self.inactive]
+        return ran + (f" (waived: {', '.join(waived)})" if waived else "")
 
 
 def _report(project: Path, rel: str | Path, kind: str) -> dict[str, Any] | None:
@@ -100,7 +107,9 @@ def preflight(project_dir: Path, *, allow: Iterable[str] = ()) -> Preflight:
         raise UsageError(f"unknown --allow {', '.join(sorted(unknown))}",
                          hint=f"use one of {', '.join(CHECKS.values())} or all")
     result = Preflight(waived=[c for c, word in CHECKS.items() if word in allowed])
-    todo = [c for c in CHECKS if c not in result.waived]
+    if load_dataset_config(Path(project_dir)).strength is None:  # gen.yaml asks for no gate
+        result.inactive.append("strength")
+    todo = [c for c in CHECKS if c not in result.waived and c not in result.inactive]
     if not todo:
         return result
     project = load_project(Path(project_dir))
@@ -109,7 +118,8 @@ def preflight(project_dir: Path, *, allow: Iterable[str] = ()) -> Preflight:
     images = load_images(root)
     fix = {"lock": "run `gen lock`", "render": "run `gen render`",
            "images": "run `gen build`", "validate": "run `gen validate`",
-           "verify": "run `gen verify-reproducible`"}
+           "verify": "run `gen verify-reproducible`",
+           "strength": "run `gen validate --strength`"}
 
     def problem(check: str, text: str) -> None:
         result.problems.setdefault(check, []).append(text)
@@ -160,6 +170,8 @@ def preflight(project_dir: Path, *, allow: Iterable[str] = ()) -> Preflight:
                 result.notes.append(f"task '{t}': its image was pulled from the registry "
                                     f"cache ({rec['pulled_from']}) and, with verify waived, "
                                     "not rebuilt anywhere this release can show")
+    if "strength" in todo:
+        _strength_check(root, tasks, images, lambda text: problem("strength", text))
     for kind, rel, word in (("validate", state.VALIDATE_REPORT.as_posix(), "validated"),
                             ("verify", state.VERIFY_REPORT.as_posix(), "verified")):
         if kind not in todo:
@@ -191,3 +203,28 @@ def preflight(project_dir: Path, *, allow: Iterable[str] = ()) -> Preflight:
                 problem(kind, f"task '{t}': {rel} is for image {got[:19] or '?'}, not the "
                         f"released {img.digest[:19]} ({fix[kind]})")
     return result
+
+
+def _strength_check(root: Path, tasks: list[str], images: dict[str, Any],
+                    problem: Callable[[str], None]) -> None:
+    """The strength gate: every task measured on its released image and above gen.yaml's
+    thresholds (strength_report.gate, as `gen validate --strength` applied it)."""
+    rel = state.VALIDATE_STRENGTH.as_posix()
+    rep = _report(root, rel, "validate --strength")
+    if rep is None:
+        problem(f"no {rel}: the tests' strength was not measured (run `gen validate "
+                "--strength`, or --allow weak-tests)")
+        return
+    entries: dict[str, Any] = rep.get("tasks") or {}
+    skipped: dict[str, str] = rep.get("skipped") or {}
+    for t in tasks:
+        entry, img = entries.get(t), images.get(t)
+        if entry is None:
+            why = f": {skipped[t]}" if t in skipped else ""
+            problem(f"task '{t}' was not measured{why} (run `gen validate --strength`)")
+        elif entry.get("ok") is not True:
+            first = (entry.get("problems") or ["below the thresholds"])[0]
+            problem(f"task '{t}' has weak tests: {first.removeprefix('strength: ')}")
+        elif img is not None and _digest_of(str(entry.get("image", ""))) != img.digest:
+            problem(f"task '{t}': {rel} measured another image than the released "
+                    f"{img.digest[:19]} (run `gen validate --strength`)")

@@ -5,7 +5,8 @@ A release directory holds:
     manifest.json                  RFC 8785: every dataset file, image digest, lock digest, ...
     manifest.json.sigstore.json    Sigstore bundle v0.3: DSSE(in-toto Statement v1, SLSA v1)
     <name>-<version>.tar           the dataset, deterministic bytes
-    {validate,verify}-report.json  the validation / reproducibility reports, when present
+    {validate,verify,strength}-report.json  the validation / reproducibility / test-strength
+                                reports, when present
 
 The directory is flat, so it survives being uploaded as release assets and downloaded again.
 
@@ -72,7 +73,8 @@ __all__ = [
 
 BUNDLE_NAME = f"{MANIFEST_NAME}.sigstore.json"
 # kind -> where the stage leaves its report in the project
-REPORTS = {"validate": state.VALIDATE_REPORT, "verify": state.VERIFY_REPORT}
+REPORTS = {"validate": state.VALIDATE_REPORT, "verify": state.VERIFY_REPORT,
+           "strength": state.VALIDATE_STRENGTH}
 
 
 @dataclass

@@ -21,6 +21,7 @@ from generator.spec.model import (
     DatasetConfig,
     Defaults,
     Resources,
+    StrengthConfig,
     Timeouts,
 )
 from generator.spec.yamlload import _read_yaml
@@ -126,6 +127,32 @@ def _bases(m: _Map | None) -> tuple[BaseDecl, ...]:
     return tuple(sorted(out, key=lambda d: d.ref))
 
 
+_COVERAGE_REQ_RE = re.compile(r"^coverage(\s*(==|>=|~=|<=|<|>|!=)\s*[0-9][0-9a-z.]*)?"
+                              r"(\s*,\s*(==|>=|~=|<=|<|>|!=)\s*[0-9][0-9a-z.]*)*\Z")
+
+
+def _strength(m: _Map | None) -> StrengthConfig | None:
+    if m is None:
+        return None
+    out: dict[str, float | None] = {}
+    for key in ("min_fix_coverage", "min_mutation_score"):
+        if not m.has(key):
+            out[key] = None
+            continue
+        value = m.number(key, default=0.0)
+        if value > 1:
+            raise m.ctx.fail((*m.fpath, key), f"{key} is {value:g}, a fraction above 1",
+                             f"write it as a fraction between 0 and 1, e.g. {key}: 0.8")
+        out[key] = value
+    cfg = StrengthConfig(
+        min_fix_coverage=out["min_fix_coverage"], min_mutation_score=out["min_mutation_score"],
+        max_mutants=max(1, int(m.number("max_mutants", default=30, integer=True))),
+        coverage=m.text("coverage", default=StrengthConfig().coverage, pattern=_COVERAGE_REQ_RE,
+                        fix="write a coverage.py requirement, e.g. 'coverage>=7.4'"))
+    m.done()
+    return cfg
+
+
 def load_dataset_config(project: Path) -> DatasetConfig:
     file = project / DATASET_FILE
     ctx, data = _read_yaml(file, project)
@@ -154,6 +181,7 @@ def load_dataset_config(project: Path) -> DatasetConfig:
                        "elsewhere, push it and use it as an undeclared base_image")
     snapshot_base = m.text("snapshot_base", default=SNAPSHOT_BASE, pattern=_URL_RE,
                            fix="write it as a URL, e.g. https://snapshot.debian.org").rstrip("/")
+    strength = _strength(m.sub("strength", "strength"))
     dm = m.sub("defaults", "defaults")
     defaults = Defaults()
     if dm is not None:
@@ -175,4 +203,4 @@ def load_dataset_config(project: Path) -> DatasetConfig:
     return DatasetConfig(path=project, name=name, version=version, source_date_epoch=sde,
                          platforms=platforms, registry=registry, templates=templates,
                          defaults=defaults, engine=engine, bases=bases,
-                         snapshot_base=snapshot_base)
+                         snapshot_base=snapshot_base, strength=strength)

@@ -216,6 +216,22 @@ class BaseDecl:
 BUILD_ENGINES = ("auto", "buildah", "docker", "buildx")
 
 
+# coverage.py, which `gen validate --strength` copies into task containers: gen lock pins it per
+# interpreter (lockfiles/tools/), so the newest release that supports each image's python3
+COVERAGE_REQUIREMENT = "coverage>=7.4"
+
+
+@dataclass(frozen=True)
+class StrengthConfig:
+    """gen.yaml `strength:`: the test-strength gate (`gen validate --strength`, `gen release`).
+    A threshold left out is not enforced; with the section present, gen lock pins coverage.py."""
+
+    min_fix_coverage: float | None = None  # covered / executable lines the fix changed
+    min_mutation_score: float | None = None  # killed / (killed + survived)
+    max_mutants: int = 30  # per task, when --max-mutants is not given
+    coverage: str = COVERAGE_REQUIREMENT
+
+
 @dataclass(frozen=True)
 class DatasetConfig:
     path: Path  # the project dir
@@ -230,6 +246,7 @@ class DatasetConfig:
     bases: tuple[BaseDecl, ...] = ()  # the base images gen builds from a base lock
     # where snapshot-style archive URLs of locked .debs point (snapshot.debian.org layout)
     snapshot_base: str = SNAPSHOT_BASE
+    strength: StrengthConfig | None = None  # gen.yaml `strength:` (None: no gate, no coverage lock)
 
     def base(self, ref: str) -> BaseDecl | None:
         return next((b for b in self.bases if b.ref == ref), None)

@@ -43,6 +43,8 @@ class TaskVerdict:
     seconds: float = 0.0
     summary: dict[str, str] = field(default_factory=dict)  # state -> one line
     tamper: list[Any] | None = None  # tamper.AttackResult per attack (gen validate --tamper)
+    strength: Any = None  # strength.StrengthResult (gen validate --strength)
+    strength_skipped: str | None = None  # why --strength did not measure the task
 
     @property
     def ok(self) -> bool:

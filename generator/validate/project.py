@@ -32,11 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from generator.core import state
+from generator.core.cas import default_store
 from generator.core.errors import InputError, ToolError
 from generator.core.fsutil import atomic_write
 from generator.image.images import BuiltImage, load_images
 from generator.image.toolchain import is_sealed, toolchain_for
-from generator.spec.model import SweTask, Task, TerminalTask
+from generator.lock.fetch import artifact_names
+from generator.lock.lockset import read_lockset
+from generator.lock.tools import coverage_wheel
+from generator.spec.model import Project, SweTask, Task, TerminalTask
 from generator.spec.project import load_project
 from generator.validate.attacks import preload_library, select
 from generator.validate.checks import (
@@ -63,6 +67,8 @@ from generator.validate.runs import (
     _TaskRunner,
 )
 from generator.validate.spec_edit import write_derived
+from generator.validate.strength import measure_task
+from generator.validate.strength_report import gate, report_json, text_lines
 from generator.validate.tamper import run_battery
 
 __all__ = [
@@ -86,6 +92,8 @@ class Options:
     only: Sequence[str] | None = None
     tamper: bool = False  # run the tampering battery (tamper.py) after the states
     attacks: Sequence[str] | None = None  # a selection of the battery (default: all)
+    strength: bool = False  # measure the tests' strength (strength.py) of each sound task
+    max_mutants: int | None = None  # per task (default: gen.yaml strength.max_mutants, or 30)
 
 
 # --------------------------------------------------------------------------------------
@@ -124,6 +132,7 @@ class ValidateResult:
     seconds: float
     derive: bool
     leftovers: list[str] = field(default_factory=list)
+    strength: dict[str, Any] | None = None  # the strength report (--strength)
 
     @property
     def ok(self) -> bool:
@@ -140,6 +149,7 @@ class ValidateResult:
                         "valid": sum(1 for v in self.verdicts if v.ok),
                         "failed": sum(1 for v in self.verdicts if not v.ok),
                         "flaky": sorted(v.task for v in self.verdicts if v.flaky)},
+            **({} if self.strength is None else {"strength": self.strength}),
         }
 
 
@@ -161,7 +171,9 @@ def _check_rendered(task: Task, task_dir: Path) -> None:
 def _validate_task(project: Path, task: Task, image: BuiltImage, runner: Runner, opts: Options,
                    env: Mapping[str, str], labels: Mapping[str, str],
                    advance: Callable[[int], None], stop: threading.Event,
-                   library: bytes | None = None) -> TaskVerdict:
+                   library: bytes | None = None,
+                   strength: Callable[[_TaskRunner, TaskVerdict], None] | None = None
+                   ) -> TaskVerdict:
     t0 = time.monotonic()
     task_dir = project / "dataset" / task.id
     v = TaskVerdict(task.id, task.kind, image.ref)
@@ -231,6 +243,11 @@ def _validate_task(project: Path, task: Task, image: BuiltImage, runner: Runner,
         if opts.derive:
             f2p, p2p = _derive(v, task, v.runs) or (f2p, p2p)
         grade_swe(v, v.runs, f2p=f2p, p2p=p2p)
+    if strength is not None:
+        if v.ok:
+            strength(tr, v)
+        else:
+            v.strength_skipped = "the task's tests are not sound (see its problems)"
     v.seconds = time.monotonic() - t0
     return v
 
@@ -301,8 +318,10 @@ def validate_project(project: Path, opts: Options = Options(), *,
         library = None
         if opts.tamper and any(a.needs_cc for a in select(opts.attacks)):
             library = preload_library()
+        measure = _strength_hook(project, loaded, opts, advance, stop) if opts.strength \
+            else None
         futures = [pool.submit(_validate_task, project, t, images[t.id], runner, opts, env,
-                               labels, advance, stop, library) for t in loaded.tasks]
+                               labels, advance, stop, library, measure) for t in loaded.tasks]
         verdicts = [f.result() for f in futures]
     except BaseException:
         # interrupted (or a bug): start nothing new, and kill what runs so the workers return
@@ -317,6 +336,55 @@ def validate_project(project: Path, opts: Options = Options(), *,
     result = ValidateResult(engine=engine, runs=opts.runs, seed=opts.seed, session=session,
                             env=env, verdicts=verdicts, seconds=time.monotonic() - t0,
                             derive=opts.derive, leftovers=leftovers)
+    if opts.strength:
+        result.strength = write_strength_report(project, loaded, verdicts, opts,
+                                                time.monotonic() - t0)
     atomic_write(project / REPORT_FILE,
                  (json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n").encode())
     return result
+
+
+def _strength_hook(project: Path, loaded: Project, opts: Options,
+                   advance: Callable[[int], None], stop: threading.Event
+                   ) -> Callable[[_TaskRunner, TaskVerdict], None]:
+    """What `_validate_task` calls on a sound task with --strength: coverage.py from the
+    store (the locked wheel for the task's interpreter), then strength.measure_task; the gate's
+    problems become the task's."""
+    locks, names, store = read_lockset(project), artifact_names(project), default_store(project)
+    cfg = loaded.config.strength
+    max_mutants = opts.max_mutants if opts.max_mutants is not None else \
+        (cfg.max_mutants if cfg is not None else 30)
+
+    def run(tr: _TaskRunner, v: TaskVerdict) -> None:
+        wheel, problem = None, None
+        try:
+            _, sha, _ = coverage_wheel(loaded, tr.task, locks, names)
+            if not store.has(sha):
+                raise InputError(f"the coverage.py wheel {sha[:12]} is not in the store",
+                                 hint="run `gen fetch`")
+            wheel = store.path(sha).read_bytes()
+        except InputError as exc:
+            problem = f"coverage.py is not available: {exc.one_line()}"
+        res = measure_task(tr, wheel=wheel, coverage_problem=problem, seed=opts.seed,
+                           max_mutants=max_mutants, jobs=opts.jobs, advance=advance, stop=stop)
+        v.strength = res
+        v.problems += gate(res, cfg)
+
+    return run
+
+
+def write_strength_report(project: Path, loaded: Project, verdicts: Sequence[TaskVerdict],
+                          opts: Options, seconds: float) -> dict[str, Any]:
+    """`.gen/validate/strength.json` and `strength.txt`, for every task that was measured."""
+    cfg = loaded.config.strength
+    results = [(v.strength, v.image) for v in verdicts if v.strength is not None]
+    report = report_json(results, cfg, seed=opts.seed, max_mutants=opts.max_mutants,
+                         jobs=opts.jobs, seconds=seconds)
+    report["skipped"] = {v.task: v.strength_skipped for v in verdicts if v.strength_skipped}
+    if report["skipped"]:
+        report["ok"] = False
+    atomic_write(project / state.VALIDATE_STRENGTH,
+                 (json.dumps(report, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write(project / state.VALIDATE_STRENGTH_TEXT,
+                 ("\n".join(text_lines(report, verbose=True)) + "\n").encode())
+    return report
