@@ -7,9 +7,11 @@ imports nothing else of gen; it needs Python >= 3.7 and the image's own pytest. 
 - `snapshot OUT ROOT...`: the text of every .py file under the roots (what the solution may
   change: the terminal task's work dir), written to OUT as JSON;
 - `run CONFIG`: pytest with the config's arguments in its work dir; with `measure`, under
-  coverage.py restricted to `include` (or to the .py files that differ from a snapshot), each
-  test its own context (its node id; subprocesses inherit it through GEN_COV_CONTEXT and a
-  sitecustomize in the coverage dir, so a CLI the tests run is measured too). Prints
+  coverage.py restricted to `include` (or to the .py files that differ from a snapshot),
+  traced while the tests' code can run (conftests, collection, each test's setup to
+  teardown: see _plugin), each test its own context (its node id; subprocesses inherit it
+  through GEN_COV_CONTEXT and a sitecustomize in the coverage dir, so a CLI the tests run
+  is measured too). Prints
   `GEN-STRENGTH-RESULT <base64 of zlib'd JSON>`: per test its outcome, per measured file its
   executed and missing lines, the tests that ran each line ("" = at import/collection) and
   its text.
@@ -25,6 +27,7 @@ import os
 import sys
 import time
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 MARK = "GEN-STRENGTH-RESULT "
@@ -69,31 +72,62 @@ def snapshot(out: str, roots: list[str]) -> int:
     return 0
 
 
-class _Plugin:
-    """Per test: its coverage context, and its outcome (failed if any phase failed)."""
+def _plugin(pytest: Any, cov: Any) -> Any:
+    """Per test: its coverage context, and its outcome (failed if any phase failed).
 
-    def __init__(self, cov: Any) -> None:
-        self.cov = cov
-        self.outcomes: dict[str, str] = {}
+    Under coverage.py, tracing is on only while the tests' own code can run: the initial
+    conftests' loading, collection (the test modules and what they import), and each test
+    from its setup to its teardown. pytest's start-up, the reporting between tests and the
+    summary are not traced (on CPython < 3.12 tracing slows every call it sees)."""
 
-    def pytest_runtest_setup(self, item: Any) -> None:
-        os.environ[CONTEXT_ENV] = item.nodeid
-        if self.cov is not None:
-            self.cov.switch_context(item.nodeid)
+    wrap: Callable[[Callable[..., Any]], Callable[..., Any]] = pytest.hookimpl(
+        hookwrapper=True, tryfirst=True)
 
-    def pytest_runtest_logreport(self, report: Any) -> None:
-        have = self.outcomes.get(report.nodeid)
-        if report.failed:
-            self.outcomes[report.nodeid] = "failed"
-        elif report.skipped and have is None:
-            self.outcomes[report.nodeid] = "skipped"
-        elif report.when == "call" and report.passed and have in (None, "passed"):
-            self.outcomes[report.nodeid] = "passed"
+    class Plugin:
+        def __init__(self) -> None:
+            self.outcomes: dict[str, str] = {}
 
-    def pytest_sessionfinish(self, session: Any) -> None:
-        os.environ.pop(CONTEXT_ENV, None)
-        if self.cov is not None:
-            self.cov.switch_context("")
+        def _traced(self) -> Any:
+            if cov is not None:
+                cov.start()
+            yield
+            if cov is not None:
+                cov.stop()
+
+        @wrap
+        def pytest_load_initial_conftests(self) -> Any:
+            yield from self._traced()
+
+        @wrap
+        def pytest_collection(self) -> Any:
+            yield from self._traced()
+
+        @wrap
+        def pytest_runtest_setup(self, item: Any) -> Any:
+            os.environ[CONTEXT_ENV] = item.nodeid
+            if cov is not None:
+                cov.start()
+                cov.switch_context(item.nodeid)
+            yield
+
+        @wrap
+        def pytest_runtest_teardown(self, item: Any) -> Any:
+            yield
+            if cov is not None:
+                cov.switch_context("")
+                cov.stop()
+            os.environ.pop(CONTEXT_ENV, None)
+
+        def pytest_runtest_logreport(self, report: Any) -> None:
+            have = self.outcomes.get(report.nodeid)
+            if report.failed:
+                self.outcomes[report.nodeid] = "failed"
+            elif report.skipped and have is None:
+                self.outcomes[report.nodeid] = "skipped"
+            elif report.when == "call" and report.passed and have in (None, "passed"):
+                self.outcomes[report.nodeid] = "passed"
+
+    return Plugin()
 
 
 def _rcfile(cfg: dict[str, Any], include: list[str]) -> str:
@@ -126,25 +160,25 @@ def run(config_path: str) -> int:
         os.environ["PYTHONPATH"] = os.pathsep.join(
             [cfg["lib"]] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
         coverage = importlib.import_module("coverage")
-        cov = coverage.Coverage(config_file=rc)
-        cov.start()
+        # in memory: switching contexts flushes the data, once per test (subprocesses write
+        # their own files, combined below)
+        cov = coverage.Coverage(data_file=None, config_file=rc)
     os.chdir(cfg["workdir"])
     pytest = importlib.import_module("pytest")
-    plugin = _Plugin(cov)
+    plugin = _plugin(pytest, cov)
     t0 = time.monotonic()
     code = pytest.main(list(cfg["pytest_args"]), plugins=[plugin])
     test_seconds = time.monotonic() - t0
     files: dict[str, Any] = {}
     version = ""
     if cov is not None:
-        cov.stop()
-        cov.save()
         coverage = importlib.import_module("coverage")
         version = coverage.__version__
         combined = coverage.Coverage(config_file=os.environ["COVERAGE_PROCESS_START"])
-        combined.combine([cfg["data_dir"]], keep=False)
-        combined.save()
+        if any(n.startswith(".coverage.") for n in os.listdir(cfg["data_dir"])):
+            combined.combine([cfg["data_dir"]], keep=False)  # the tests' subprocesses
         data = combined.get_data()
+        data.update(cov.get_data())
         wanted = cfg.get("lines") or {}
         for path in include:
             try:

@@ -576,7 +576,8 @@ def _file_mutants(change: FileChange, notes: list[str]) -> list[Mutant]:
 def generate(changes: Sequence[FileChange]) -> tuple[list[Mutant], list[str]]:
     """All mutants, in a stable order (path, line, col, operator, variant), deduplicated by
     resulting text, plus notes (e.g. "x.py: not Python (SyntaxError at line 3): no mutants" or
-    "x.py: none of the N changed lines holds a mutable expression or statement")."""
+    "x.py: none of the N changed lines holds a mutable expression or statement"). A path given
+    twice is a ValueError."""
     paths = [c.path for c in changes]
     if len(set(paths)) != len(paths):
         raise ValueError(f"a path is given twice: {sorted(p for p in paths if paths.count(p) > 1)}")

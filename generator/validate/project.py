@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from generator.core import state
-from generator.core.cas import default_store
+from generator.core.cas import Store, default_store
 from generator.core.errors import InputError, ToolError
 from generator.core.fsutil import atomic_write
 from generator.image.images import BuiltImage, load_images
 from generator.image.toolchain import is_sealed, toolchain_for
 from generator.lock.fetch import artifact_names
-from generator.lock.lockset import read_lockset
+from generator.lock.lockset import LockSet, read_lockset
 from generator.lock.tools import coverage_wheel
 from generator.spec.model import Project, SweTask, Task, TerminalTask
 from generator.spec.project import load_project
@@ -356,21 +356,51 @@ def _strength_hook(project: Path, loaded: Project, opts: Options,
         (cfg.max_mutants if cfg is not None else 30)
 
     def run(tr: _TaskRunner, v: TaskVerdict) -> None:
-        wheel, problem = None, None
-        try:
-            _, sha, _ = coverage_wheel(loaded, tr.task, locks, names)
-            if not store.has(sha):
-                raise InputError(f"the coverage.py wheel {sha[:12]} is not in the store",
-                                 hint="run `gen fetch`")
-            wheel = store.path(sha).read_bytes()
-        except InputError as exc:
-            problem = f"coverage.py is not available: {exc.one_line()}"
+        wheel, problem = _wheel(loaded, tr.task, locks, names, store)
         res = measure_task(tr, wheel=wheel, coverage_problem=problem, seed=opts.seed,
                            max_mutants=max_mutants, jobs=opts.jobs, advance=advance, stop=stop)
         v.strength = res
         v.problems += gate(res, cfg)
 
     return run
+
+
+def _wheel(loaded: Project, task: Task, locks: LockSet, names: dict[str, str],
+           store: Store) -> tuple[bytes | None, str | None]:
+    """The locked coverage.py wheel for the task's interpreter, from the store; or why not."""
+    try:
+        _, sha, _ = coverage_wheel(loaded, task, locks, names)
+        if not store.has(sha):
+            raise InputError(f"the coverage.py wheel {sha[:12]} is not in the store",
+                             hint="run `gen fetch`")
+        return store.path(sha).read_bytes(), None
+    except InputError as exc:
+        return None, f"coverage.py is not available: {exc.one_line()}"
+
+
+def open_task(project: Path, task_id: str, *, engine: str = "auto", seed: int = DEFAULT_SEED
+              ) -> tuple[_TaskRunner, bytes | None, str | None]:
+    """One task's runner as validate makes it (its image present in the engine, its sealed
+    scripts filled in, validate's test environment and labels), with its coverage.py wheel or
+    why there is none: for bench/strength_bench.py. Remove what it starts with remove_all()."""
+    project = project.resolve()
+    loaded = load_project(project, only=[task_id])
+    task = loaded.tasks[0]
+    image = load_images(project)[task_id]
+    runner = get_runner(engine)
+    layout = project / image.layout if image.layout else None
+    name = layout_ref(layout, image.digest) if layout is not None and layout.is_dir() else ""
+    local = runner.ensure_image(image.ref, layout if name else None, name)
+    task_dir = project / "dataset" / task.id
+    record = toolchain_for(project, image.layout, image.digest) \
+        if layout is not None and is_sealed((task_dir / "run-tests.sh").read_bytes()) else None
+    labels = {"gen.validate": "1", "gen.validate.session": uuid.uuid4().hex[:16],
+              "gen.validate.task": task.id}
+    tr = _TaskRunner(task, task_dir, local, runner, labels=labels, record=record,
+                     env=test_env(seed, loaded.config.source_date_epoch))
+    wheel, problem = _wheel(loaded, task, read_lockset(project), artifact_names(project),
+                            default_store(project))
+    return tr, wheel, problem
 
 
 def write_strength_report(project: Path, loaded: Project, verdicts: Sequence[TaskVerdict],

@@ -134,6 +134,7 @@ class StrengthResult:
     seconds: float = 0.0
     coverage_seconds: float = 0.0  # the coverage run's pytest time
     plain_seconds: float = 0.0  # the same pytest call without coverage (same container)
+    mutant_seconds: float = 0.0  # wall time of the mutant runs (-j at a time)
 
 
 # --------------------------------------------------------------------------------------
@@ -433,8 +434,10 @@ def measure_task(tr: _TaskRunner, *, wheel: bytes | None, coverage_problem: str 
             return MutantResult(m, status, sec, failing, detail)
 
         advance(max(0, (max_mutants or 0) - len(chosen)))  # the progress bar counts max_mutants
+        t_mutants = time.monotonic()
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             res.mutants = list(pool.map(one, chosen))
+        res.mutant_seconds = time.monotonic() - t_mutants
     except GenError as exc:
         res.problems.append(f"engine: {exc.one_line()}")
     res.seconds = time.monotonic() - t0

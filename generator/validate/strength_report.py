@@ -127,6 +127,7 @@ def task_json(res: StrengthResult, cfg: StrengthConfig | None) -> dict[str, Any]
         "notes": res.notes, "seconds": round(res.seconds, 3),
         "coverage_seconds": round(res.coverage_seconds, 3),
         "plain_seconds": round(res.plain_seconds, 3),
+        "mutant_seconds": round(res.mutant_seconds, 3),
     }
 
 
