@@ -23,7 +23,7 @@ step "done: the rendered tasks are in $REPO/dataset"
 run build
 run verify-reproducible
 step "done: images built, pushed by digest and proven byte-identical (.gen/verify/report.json)"
-run validate
+run validate --strength -j 2
 
 # Release: a signed manifest of every dataset file and image digest, plus a deterministic archive.
 # Key mode (no Sigstore service is reachable here; CI releases keyless, see BUILD.md). The key

@@ -4,10 +4,9 @@ Dockerfile's FROM pinned to the built image's digest."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from generator.core import yamltext
 from generator.export.common import (
     ExportPlan,
     _file,
@@ -18,11 +17,8 @@ from generator.lint.tb import lint_tb_dataset
 from generator.render.context import RenderedFile
 from generator.spec.model import Task
 
-
-def strength_yaml(fig: Mapping[str, Any]) -> str:
-    """The test-strength figures as a task.yaml mapping (gen's own key; tb ignores it)."""
-    return "# gen validate --strength, on this image\ntest_strength:\n" + "".join(
-        f"  {k}: {yamltext.scalar(v)}\n" for k, v in sorted(fig.items()))
+# each task's test-strength figures (gen validate --strength on the exported image)
+STRENGTH_FILE = "test_strength.json"
 
 
 def _plan_tb(tasks: Sequence[Task], rendered: Mapping[str, dict[str, RenderedFile]],
@@ -37,9 +33,9 @@ def _plan_tb(tasks: Sequence[Task], rendered: Mapping[str, dict[str, RenderedFil
             plan.images[task.id] = img.ref
         else:
             plan.unbuilt.append(task.id)
-        if task.id in plan.strength:  # appended to the exported task.yaml (dataset/ stays pure)
-            files["task.yaml"] = _file(files["task.yaml"].data.decode("utf-8").rstrip("\n")
-                                       + "\n" + strength_yaml(plan.strength[task.id]))
+        if task.id in plan.strength:  # tb's task.yaml takes no key of gen's: a file beside it
+            files[STRENGTH_FILE] = _file(json.dumps(plan.strength[task.id], indent=2,
+                                                    sort_keys=True) + "\n")
         per_task[task.id] = files
         for sub, rf in files.items():
             plan.files[f"{task.id}/{sub}"] = rf

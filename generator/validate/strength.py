@@ -103,6 +103,9 @@ class MutantResult:
     seconds: float
     failing: list[str] = field(default_factory=list)  # the graded tests it made fail
     detail: str = ""  # why not applicable; what differed from the fix's coverage
+    # survivors: tests of the run outside the graded ones that the mutant makes fail (listing
+    # one in PASS_TO_PASS / FAIL_TO_PASS would kill it)
+    telling: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         m = self.mutant
@@ -110,7 +113,7 @@ class MutantResult:
                 "line": m.line, "description": m.description, "original": m.original,
                 "mutated": m.mutated, "diff": m.diff, "seconds": round(self.seconds, 3),
                 "failing_tests": self.failing[:20], "failing_count": len(self.failing),
-                "detail": self.detail}
+                "detail": self.detail, "ungraded_tests_failing": self.telling[:20]}
 
 
 @dataclass
@@ -343,7 +346,8 @@ def _same_behaviour(gold: dict[str, Any], got: dict[str, Any]) -> str:
     names = sorted(set(g_out) | set(m_out))
     diff = [n for n in names if g_out.get(n) != m_out.get(n)]
     if diff:
-        return f"outcome of {diff[0]} differs"
+        return f"outcome of {diff[0]} differs" + (f" (and {len(diff) - 1} more)"
+                                                   if len(diff) > 1 else "")
     for path, f in sorted(gold.get("files", {}).items()):
         m = got.get("files", {}).get(path, {})
         if f.get("executed") != m.get("executed"):
@@ -421,17 +425,23 @@ def measure_task(tr: _TaskRunner, *, wheel: bytes | None, coverage_problem: str 
             if stop is not None and stop.is_set():
                 raise ToolError("interrupted")
             status, failing, detail, sec = s.test_run(m, timeout)
+            telling: list[str] = []
             if status == SURVIVED and gold is not None:
                 got, err, _ = s.coverage_run(m, lines=py_lines or None)
                 if got is None:
                     detail = f"not checked for equivalence: {err}"
                 else:
                     detail = _same_behaviour(gold, got)
+                    g_out, m_out = _outcomes(gold), _outcomes(got)
+                    telling = sorted(n for n, o in m_out.items() if o == "failed"
+                                     and g_out.get(n) == "passed" and n not in s.graded) \
+                        if isinstance(task, SweTask) else []
                     if not detail:
                         status = EQUIVALENT
                         detail = "same test outcomes and same executed lines as the fix"
             advance(1)
-            return MutantResult(m, status, sec, failing, detail)
+            return MutantResult(m, status, sec, failing, detail,
+                                telling if status == SURVIVED else [])
 
         advance(max(0, (max_mutants or 0) - len(chosen)))  # the progress bar counts max_mutants
         t_mutants = time.monotonic()

@@ -179,10 +179,16 @@ def text_lines(report: dict[str, Any], *, verbose: bool = False) -> list[str]:
             out.append(f"    survivor {s['id']} [{s['operator']}] {w['file']}:{w['line']}: "
                        f"{s['description']}")
             out += _indent(s["diff"], "        ")
-            runs = ", ".join(w["tests_running_line"][:3]) or "no test"
+            fix = w["fix_tests_running_line"]
+            others = [x for x in w["tests_running_line"] if x not in fix]
+            runs = ", ".join([*fix, *others][:3]) or "no test"
             out.append(f"      runs this line: {runs}"
                        + (f" (+{w['tests_running_line_count'] - 3})"
                           if w["tests_running_line_count"] > 3 else ""))
+            if s["ungraded_tests_failing"]:
+                out.append("      fails with this mutant but is not graded (listing it in "
+                           "PASS_TO_PASS kills it): "
+                           + ", ".join(s["ungraded_tests_failing"][:3]))
             out.append(f"      must fail ({w['graded']}), with the fix and this mutant: "
                        f"{w['must_fail']}")
         for m in t["mutant_results"]:

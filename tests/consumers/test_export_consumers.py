@@ -86,6 +86,13 @@ def fake_images(project: Path) -> None:
                                   engine="test", layout=f".gen/build/oci/{task}")
         fake_toolchain(project, digest)
     save_images(project, images)
+    # a strength report on these images: the exports carry its figures in each task's metadata
+    strength = {"tasks": {t: {"ok": True, "image": img.ref, "mutation_score": 0.9,
+                              "fix_coverage": {"covered": 9, "total": 10},
+                              "mutants": {"run": 10, "killed": 9, "survived": 1}}
+                          for t, img in images.items()}}
+    (project / ".gen" / "validate").mkdir(parents=True, exist_ok=True)
+    (project / ".gen" / "validate" / "strength.json").write_text(json.dumps(strength))
 
 
 @pytest.fixture(scope="session")
@@ -132,6 +139,11 @@ def test_example_export_loads(fmt: str, example_built: Path, tmp_path: Path,
     assert_all_loaded(load_export(consumers, fmt, out), fmt)
 
     entries = sorted(p.name for p in out.iterdir())
+    first = expected_tasks(fmt)[0]
+    carried = {"tb": out / first / "test_strength.json", "harbor": out / first / "task.toml",
+               "swebench": out / "tasks" / "inflection-humanize-id-suffix" / "task.yaml"
+               }[fmt].read_text()
+    assert ("test_strength" in carried or fmt == "tb") and "9/10" in carried, carried  # the loaders took it
     if fmt == "tb":  # tb takes every entry of the folder as a task
         assert entries == expected_tasks(fmt)
     elif fmt == "harbor":

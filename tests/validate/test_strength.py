@@ -154,6 +154,9 @@ def test_a_weak_task_fails_the_gate_until_its_tests_are_strengthened(fetched: Pa
         assert w["fix_tests_running_line"] == [
             "test_inflection.py::test_titleize_keeps_trailing_id_of_a_word"]
         assert w["must_fail"] == "cd /testbed && pytest -rA test_inflection.py"
+        # the test that tells it apart is already in the file, but not graded
+        assert "test_inflection.py::test_humanize[employee_id-Employee]" in \
+            s["ungraded_tests_failing"], s
     text = (fetched / ".gen" / "validate" / "strength.txt").read_text()
     assert f"FAILED  {WEAK} [swe]" in text and text.count("    survivor ") == 4
     # gen release refuses it, unless waived
