@@ -167,7 +167,8 @@ def run(config_path: str) -> int:
     pytest = importlib.import_module("pytest")
     plugin = _plugin(pytest, cov)
     t0 = time.monotonic()
-    code = pytest.main(list(cfg["pytest_args"]), plugins=[plugin])
+    code = pytest.main(list(cfg["pytest_args"]), plugins=[plugin]) \
+        if cfg.get("run_tests", True) else 0
     test_seconds = time.monotonic() - t0
     files: dict[str, Any] = {}
     version = ""
@@ -194,6 +195,16 @@ def run(config_path: str) -> int:
                 text = fh.read()
             files[path] = {"executed": executed, "missing": sorted(missing),
                            "contexts": contexts, "text": text, "before": before.get(path),
+                           "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+    if cov is None:  # the fixed files' text only (the mutants are made from it)
+        for path in include:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    text = fh.read()
+            except (OSError, UnicodeDecodeError) as exc:
+                files[path] = {"error": f"{type(exc).__name__}: {exc}"}
+                continue
+            files[path] = {"text": text, "before": before.get(path),
                            "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
     result = {"exit_code": int(code), "outcomes": plugin.outcomes, "files": files,
               "measured": cov is not None, "coverage_version": version,

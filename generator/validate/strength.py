@@ -24,6 +24,7 @@ The report and the gate are in strength_report.py.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import shlex
@@ -197,12 +198,13 @@ class _Session:
                      lines: Mapping[str, Sequence[int]] | None = None,
                      plain_too: bool = False) -> tuple[dict[str, Any] | None, str | None,
                                                        dict[str, Any] | None]:
-        """The fix (and mutant) under covrun: (result, error, plain result)."""
-        assert self.args is not None and self.lib is not None
+        """The fix (and mutant) under covrun: (result, error, plain result). With `measure`
+        off and no tests to run (`self.args` None), only the fixed files' text."""
+        assert self.lib is not None or not measure
         c = self.start("coverage")
         try:
             snap = f"{DIR}/before.json"
-            c.put_files(self.lib)
+            c.put_files(self.lib or {f"{DIR}/covrun.py": (_runner_source(), 0o644)})
             if isinstance(self.task, TerminalTask):
                 r = c.exec(f"python3 {DIR}/covrun.py snapshot {snap} "
                            f"{shlex.quote(self.workdir)}", timeout=120)
@@ -214,7 +216,9 @@ class _Session:
             if err is not None:
                 return None, err, None
             config: dict[str, Any] = {"lib": f"{DIR}/lib", "workdir": self.workdir,
-                                      "pytest_args": [*self.args, "-p", "no:cacheprovider"],
+                                      "pytest_args": [*(self.args or []), "-p",
+                                                      "no:cacheprovider"],
+                                      "run_tests": self.args is not None,
                                       "data_dir": f"{DIR}/data", "measure": measure}
             tests = self.tr.test_files()[0]
             tests.pop(f"{TEST_DIR}/run-tests.sh", None)
@@ -251,6 +255,34 @@ class _Session:
                     return None, f"the coverage runner printed no result ({why})", None
                 results.append(got)
             return results[0], None, results[1] if plain_too else None
+        finally:
+            c.remove()
+
+    def fix_texts(self, lines: Mapping[str, Sequence[int]]) -> tuple[dict[str, Any] | None,
+                                                                      str | None]:
+        """The fixed files' text when no coverage run read it (no coverage.py, or a test
+        command that is not plain pytest): swe tasks by `base64` of the patched files (no
+        python3 needed), terminal tasks through the runner's snapshot (it needs python3)."""
+        if isinstance(self.task, TerminalTask):
+            got, err, _ = self.coverage_run(None, measure=False)
+            return got, err
+        c = self.start("texts")
+        try:
+            err = self.fix(c)
+            if err is not None:
+                return None, err
+            files: dict[str, Any] = {}
+            root = self.workdir.rstrip("/")
+            for rel in sorted(lines):
+                r = c.exec(f"base64 -w0 < {shlex.quote(f'{root}/{rel}')}", timeout=60)
+                if r.exit_code != 0:
+                    return None, f"cannot read {rel}: {r.output.strip()[-200:]}"
+                try:
+                    text = base64.b64decode(r.output.strip()).decode("utf-8")
+                except ValueError as exc:
+                    return None, f"cannot read {rel}: {exc}"
+                files[f"{root}/{rel}"] = {"text": text, "before": None}
+            return {"files": files, "outcomes": {}}, None
         finally:
             c.remove()
 
@@ -403,12 +435,14 @@ def measure_task(tr: _TaskRunner, *, wheel: bytes | None, coverage_problem: str 
                                            "the gold patch changes no Python file")
         advance(1)
         # the mutants, from the fixed files' text
-        changes = _fix_changes(s, task, gold, res) if gold else []
+        texts = gold
+        if texts is None and not res.problems and (py_lines or isinstance(task, TerminalTask)):
+            texts, err = s.fix_texts(py_lines)
+            if texts is None:
+                res.problems.append(f"cannot read the fixed files for mutants: {err}")
+        changes = _fix_changes(s, task, texts, res) if texts else []
         if gold:
             _record_coverage(res, changes, gold)
-        elif isinstance(task, SweTask) and not res.problems:
-            res.notes.append("mutants need the fixed files' text, which the coverage run "
-                             "reads: none generated")
         mutants, notes = generate([ch for ch, _ in changes])
         res.notes += notes
         res.generated = len(mutants)

@@ -175,3 +175,19 @@ def test_a_weak_task_fails_the_gate_until_its_tests_are_strengthened(fetched: Pa
     assert t["mutants"]["killed"] == 7
     checked = preflight(fetched, allow=others)
     assert not any(WEAK in p for p in checked.problems.get("strength", [])), checked.problems
+
+
+def test_without_coverage_the_report_says_why_and_the_mutants_still_run(example: Path) -> None:
+    """No gen.yaml `strength:` section: coverage.py is not locked, so no number is given for
+    coverage, and the mutants (made from the fixed file, read from the container) still run."""
+    text = (example / "gen.yaml").read_text()
+    (example / "gen.yaml").write_text(text.split("strength:")[0] + "defaults:"
+                                      + text.split("defaults:", 1)[1])
+    shutil.rmtree(example / "lockfiles" / "tools")
+    code, rep, err = _strength(example, SWE)
+    t = rep["tasks"][SWE]
+    assert code == 0 and t["ok"] is True, (t["problems"], err)  # no thresholds, no gate
+    assert t["fix_coverage"] is None and t["lines"] == {}
+    assert "gen.yaml has no 'strength:' section" in t["coverage_unmeasured"]
+    assert t["mutants"]["killed"] == 7 and _pairs(t["mutant_results"]) == ALL_SEVEN
+    assert rep["thresholds"] is None
