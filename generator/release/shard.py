@@ -38,16 +38,18 @@ from generator.image.images import BuiltImage, parse_images, save_images
 from generator.lock.fetch import artifact_names, save_names
 from generator.lock.lockfiles import DIGEST_RE
 from generator.spec.project import discover_tasks
+from generator.validate.strength_report import text_lines
 
 __all__ = ["MergeResult", "Shard", "merge_shards", "parse_shard", "shard_tasks"]
 
 _SHARD_RE = re.compile(r"([0-9]+)/([0-9]+)\Z")
 # where each stage leaves its report, relative to `.gen/`
 REPORTS = {"validate": state.VALIDATE_REPORT.relative_to(state.STATE),
-           "verify": state.VERIFY_REPORT.relative_to(state.STATE)}
+           "verify": state.VERIFY_REPORT.relative_to(state.STATE),
+           "strength": state.VALIDATE_STRENGTH.relative_to(state.STATE)}
 # what must be the same in every shard's report for the merged one to mean anything
 SAME = {"validate": ("engine", "runs", "seed", "env", "network", "derive"),
-        "verify": ("conditions",)}
+        "verify": ("conditions",), "strength": ("seed", "max_mutants", "thresholds")}
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,10 @@ def _merge_reports(kind: str, reports: list[tuple[Path, dict[str, Any]]],
     merged["tasks"] = {t: tasks[t] for t in sorted(tasks)}
     merged["shards"] = [{"from": str(p), "tasks": len(r.get("tasks") or {}),
                          "seconds": r.get("seconds")} for p, r in reports]
+    if kind == "strength":
+        merged["skipped"] = {t: why for _, r in reports for t, why in
+                             sorted((r.get("skipped") or {}).items())}
+        merged["ok"] = merged["ok"] and not merged["skipped"]
     if kind == "validate":
         merged["session"] = ",".join(sorted({str(r.get("session")) for _, r in reports}))
         merged["leftover_containers"] = sorted(
@@ -271,6 +277,9 @@ def merge_shards(project: Path, shards: Sequence[Path]) -> MergeResult:
     for kind, merged in merged_reports.items():
         atomic_write(project / state.STATE / REPORTS[kind],
                      (json.dumps(merged, indent=2, sort_keys=True) + "\n").encode())
+        if kind == "strength":
+            atomic_write(project / state.VALIDATE_STRENGTH_TEXT,
+                         ("\n".join(text_lines(merged, verbose=True)) + "\n").encode())
         result.reports[kind] = len(merged["tasks"])
     result.images = len(images)
     return result

@@ -41,8 +41,9 @@ def test_two_shards_build_validate_merge_and_release(base_image: str, gen_cas: P
         assert sorted(tasks) == want, f"shard {i}/2 built {sorted(tasks)}"
         digests.update({t: rec["digest"] for t, rec in tasks.items()})
         report = _gen("validate", "--project", p, "--shard", f"{i}/2", "--runs", "1",
-                      "--engine", "docker")
+                      "--engine", "docker", "--strength", "--max-mutants", "3")
         assert report["ok"] is True and sorted(report["tasks"]) == want  # type: ignore[call-overload]
+        assert sorted(report["strength"]["tasks"]) == want  # type: ignore[call-overload]
     assert set(digests) == TASKS
 
     merged = copy_example(tmp_path / "release")
@@ -54,13 +55,17 @@ def test_two_shards_build_validate_merge_and_release(base_image: str, gen_cas: P
 
     result = _gen("merge-shards", "--project", str(merged), str(shards[0] / ".gen"),
                   str(shards[1]))
-    assert result["images"] == 3 and result["reports"] == {"validate": 3}
+    assert result["images"] == 3 and result["reports"] == {"validate": 3, "strength": 3}
     assert result["layouts_copied"] == 3
     images = json.loads((merged / ".gen/build/images.json").read_text())["images"]
     assert {t: rec["digest"] for t, rec in images.items()} == digests
     report = json.loads((merged / ".gen/validate/report.json").read_text())
     assert report["ok"] is True and report["summary"]["valid"] == 3
     assert report["runs"] == 1 and len(report["shards"]) == 2
+    strength = json.loads((merged / ".gen/validate/strength.json").read_text())
+    assert strength["ok"] is True and sorted(strength["tasks"]) == sorted(TASKS)
+    assert strength["max_mutants"] == 3 and len(strength["shards"]) == 2
+    assert "survivor" not in (merged / ".gen/validate/strength.txt").read_text()
 
     # the merged project releases and verifies like a single-machine one: the release's
     # checks pass on the merged images and validate report (reproducibility was not
