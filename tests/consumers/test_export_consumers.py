@@ -143,7 +143,8 @@ def test_example_export_loads(fmt: str, example_built: Path, tmp_path: Path,
     carried = {"tb": out / first / "test_strength.json", "harbor": out / first / "task.toml",
                "swebench": out / "tasks" / "inflection-humanize-id-suffix" / "task.yaml"
                }[fmt].read_text()
-    assert ("test_strength" in carried or fmt == "tb") and "9/10" in carried, carried  # the loaders took it
+    # the figures are in the metadata the loaders took
+    assert ("test_strength" in carried or fmt == "tb") and "9/10" in carried, carried
     if fmt == "tb":  # tb takes every entry of the folder as a task
         assert entries == expected_tasks(fmt)
     elif fmt == "harbor":

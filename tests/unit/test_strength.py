@@ -5,6 +5,7 @@ in tests/validate/test_strength.py."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -21,6 +22,7 @@ from generator.lock.lockfiles import PythonPin, format_python_lock
 from generator.lock.lockset import read_lockset
 from generator.lock.tools import coverage_locks, coverage_wheel
 from generator.release.preflight import CHECKS, preflight
+from generator.render.pipeline import render
 from generator.spec.model import StrengthConfig
 from generator.spec.project import load_project
 from generator.validate.mutate import FileChange, generate
@@ -34,6 +36,7 @@ from generator.validate.strength import (
     StrengthResult,
     _outcomes,
     _same_behaviour,
+    _Session,
     log_name,
 )
 from generator.validate.strength_report import (
@@ -44,7 +47,15 @@ from generator.validate.strength_report import (
     task_json,
     text_lines,
 )
-from tests.helpers import GEN_YAML, TERMINAL_FILES, build_project, fake_digest, terminal_spec
+from tests.helpers import (
+    GEN_YAML,
+    SWE_FILES,
+    TERMINAL_FILES,
+    build_project,
+    fake_digest,
+    swe_spec,
+    terminal_spec,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 FIXED = "def f(x):\n    y = x + 1\n    return y > 2\n"
@@ -188,7 +199,7 @@ def test_coverage_is_locked_per_interpreter_and_checked_like_every_lock(tmp_path
                                 + text.split("defaults:", 1)[1])
     assert stale_locks(load_project(p)) == [
         f"{tool.rel}: left over (no task's interpreter needs it)"]
-    with pytest.raises(InputError, match="gen.yaml has no 'strength:' section"):
+    with pytest.raises(InputError, match=r"gen\.yaml has no 'strength:' section"):
         coverage_wheel(load_project(p), load_project(p).tasks[0], read_lockset(p), {})
 
 
@@ -269,3 +280,81 @@ def test_release_refuses_weak_or_unmeasured_tasks_unless_waived(tmp_path: Path) 
     q = build_project(tmp_path / "q", {"alpha": (terminal_spec(), TERMINAL_FILES)})
     quiet = preflight(q, allow=others)
     assert "strength" not in quiet.problems and "strength" not in quiet.summary()
+
+
+def test_the_release_manifest_covers_the_strength_report(tmp_path: Path) -> None:
+    from generator.cli import main
+
+    p = _config(tmp_path, {"min_mutation_score": 0.8})
+    _tool_lock(p)
+    render(p)
+    (p / ".gen" / "validate").mkdir(parents=True)
+    report = p / ".gen" / "validate" / "strength.json"
+    report.write_text(json.dumps({"ok": True, "tasks": {}}))
+    out = tmp_path / "rel"
+    assert main(["release", "--project", str(p), "--sign", "none", "--out", str(out),
+                 "--allow", "all"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["reports"]["strength"] == "sha256:" + hashlib.sha256(
+        report.read_bytes()).hexdigest()
+    assert (out / "strength-report.json").read_bytes() == report.read_bytes()
+    assert main(["verify-release", str(out), "--allow-unsigned"]) == 0
+    (out / "strength-report.json").write_text("{}")
+    assert main(["verify-release", str(out), "--allow-unsigned"]) == 1
+
+
+class _Exec:
+    def __init__(self, code: int, output: str) -> None:
+        self.exit_code, self.output, self.timed_out, self.seconds = code, output, False, 0.1
+
+
+class _FakeContainer:
+    """Records what a session puts in and runs; `git apply` fails, everything else works."""
+
+    id = "fake"
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.ran: list[str] = []
+
+    def put_files(self, files: dict[str, tuple[bytes, int]]) -> None:
+        self.files.update({k: v[0] for k, v in files.items()})
+
+    def exec(self, script: str, *, timeout: float) -> _Exec:
+        self.ran.append(script)
+        if "git apply" in script:
+            return _Exec(1, "error: patch failed: m.py:2\nerror: m.py: patch does not apply")
+        return _Exec(0, "")
+
+    def remove(self) -> None:
+        self.ran.append("removed")
+
+
+def test_a_mutant_that_does_not_apply_is_reported_not_scored(tmp_path: Path) -> None:
+    from generator.validate.runs import _TaskRunner
+
+    project = build_project(tmp_path / "p", {"calc": (swe_spec(), SWE_FILES)})
+    render(project)
+    task = load_project(project).tasks[0]
+    container = _FakeContainer()
+
+    class _Runner:
+        name = "fake"
+
+        def start(self, ref: str, spec: Any) -> _FakeContainer:
+            return container
+
+    tr = _TaskRunner(task, project / "dataset" / task.id, "img", _Runner(),  # type: ignore[arg-type]
+                     env={}, labels={})
+    s = _Session(tr, None)
+    m = _mutants()[0]
+    status, failing, detail, _ = s.test_run(m, 10.0)
+    assert status == NOT_APPLICABLE and failing == []
+    assert detail == "git apply: error: patch failed: m.py:2 | error: m.py: patch does not apply"
+    assert container.files["/tmp/gen-strength/mutant.patch"] == m.diff.encode()
+    assert "eval.sh" not in " ".join(container.ran)  # the tests never ran
+    assert container.ran[-1] == "removed"
+    res = _result([NOT_APPLICABLE, KILLED])
+    assert mutation_score(res) == 1.0 and task_json(res, None)["mutants"]["not_applicable"] == 1
+    assert "not applicable" in "\n".join(text_lines(report_json(
+        [(res, "i")], None, seed=0, max_mutants=None, jobs=1, seconds=0.0)))
