@@ -89,7 +89,8 @@ def _locks_digest(project: Path) -> str:
     root = project / "lockfiles"
     h = hashlib.sha256()
     for p in sorted(root.rglob("*")):
-        if p.is_file():
+        if p.is_file() and not p.relative_to(root).as_posix().startswith("tools/"):
+            # (tools/: coverage.py for validate --strength, never part of an image)
             rel = p.relative_to(root).as_posix()
             h.update(f"{rel} {hashlib.sha256(p.read_bytes()).hexdigest()}\n".encode())
     return h.hexdigest()
