@@ -55,8 +55,8 @@ def main() -> int:
             return 1
         s = _Session(tr, coverage_lib(wheel))
         task = tr.task
-        lines = {p: sorted(v) for p, v in changed_lines_from_patch(
-            getattr(task, "patch", "")).items() if p.endswith(".py")} or None
+        patched = changed_lines_from_patch(getattr(task, "patch", ""))
+        lines = {p: sorted(v) for p, v in patched.items() if p.endswith(".py")} or None
 
         cov_t, plain_t, cov_all, plain_all = [], [], [], []
         gold = None
@@ -94,8 +94,7 @@ def main() -> int:
 
         root = s.workdir.rstrip("/") + "/"
         changes = [FileChange(path.removeprefix(root), f["text"],
-                              changed_lines_from_patch(getattr(task, "patch", "")).get(
-                                  path.removeprefix(root), frozenset()))
+                              patched.get(path.removeprefix(root), frozenset()))
                    for path, f in sorted((gold or {}).get("files", {}).items())]
         mutants, _ = generate(changes)
         if not mutants:

@@ -12,6 +12,7 @@ from generator.core.errors import EXIT_CHECK_FAILED, InputError
 from generator.core.progress import progress_bar
 from generator.core.report import Report
 from generator.core.state import VALIDATE_STRENGTH_TEXT as STRENGTH_TEXT
+from generator.spec.model import DEFAULT_MAX_MUTANTS, mutant_budget
 from generator.spec.project import load_project
 from generator.validate.attacks import ATTACKS
 from generator.validate.grading import TaskVerdict
@@ -64,7 +65,7 @@ def register(sub: Any) -> None:
                    f"strength:, reported in {STRENGTH_TEXT.as_posix()}")
     p.add_argument("--max-mutants", type=int, default=None, metavar="N",
                    help="with --strength: at most N mutants per task, a --seed'ed sample "
-                   "(default: gen.yaml strength.max_mutants, or 30)")
+                   f"(default: gen.yaml strength.max_mutants, or {DEFAULT_MAX_MUTANTS})")
     p.add_argument("tasks", nargs="*", metavar="TASK", help="validate only these task ids")
     add_shard(p)
     p.set_defaults(handler=run, busy="shared")
@@ -126,8 +127,7 @@ def run(args: argparse.Namespace) -> Report:
         n_attacks = len(args.attack or ATTACKS)
         total += sum(n_attacks * len(HARNESSES[t.kind]) for t in loaded.tasks)
     if args.strength:  # the fix's coverage run, then (at most) max_mutants per task
-        cfg = loaded.config.strength
-        total += n_tasks * (1 + (args.max_mutants or (cfg.max_mutants if cfg else 30)))
+        total += n_tasks * (1 + mutant_budget(args.max_mutants, loaded.config.strength))
 
     def terminated(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # so validate removes its containers before gen exits

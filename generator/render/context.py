@@ -144,6 +144,10 @@ def patch_files(patch: str) -> list[str]:
     return sorted(out)
 
 
+# a terminal task's test command when its spec gives none
+DEFAULT_TERMINAL_TEST = 'python3 -m pytest -rA -p no:cacheprovider "$TEST_DIR"'
+
+
 def _pytest_command(task: Task, command: str, project: Path) -> str:
     if "pytest" in command and "-rA" not in command:
         raise LintError(f"task '{task.id}': the pytest command lacks -rA, so the harness cannot "
@@ -179,8 +183,7 @@ def task_context(task: Task, config: DatasetConfig, locks: LockSet) -> dict[str,
             raise LintError(f"task '{task.id}': record_asciinema needs asciinema in the image",
                             file=_task_rel(task, config.path), field="environment.apt",
                             hint="add asciinema to apt")
-        command = task.test_command or \
-            'python3 -m pytest -rA -p no:cacheprovider "$TEST_DIR"'
+        command = task.test_command or DEFAULT_TERMINAL_TEST
         ctx["test_command"] = _pytest_command(task, command, config.path)
         ctx["files"] = task.files
         ctx["solution_text"] = task.solution_text

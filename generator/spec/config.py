@@ -13,6 +13,7 @@ from generator.spec.model import (
     BUILD_ENGINES,
     DATASET_FILE,
     DEBIAN_MIRROR,
+    DEFAULT_MAX_MUTANTS,
     SECURITY_MIRROR,
     SNAPSHOT_BASE,
     TASK_ID_RE,
@@ -146,7 +147,8 @@ def _strength(m: _Map | None) -> StrengthConfig | None:
         out[key] = value
     cfg = StrengthConfig(
         min_fix_coverage=out["min_fix_coverage"], min_mutation_score=out["min_mutation_score"],
-        max_mutants=max(1, int(m.number("max_mutants", default=30, integer=True))),
+        max_mutants=max(1, int(m.number("max_mutants", default=DEFAULT_MAX_MUTANTS,
+                                         integer=True))),
         coverage=m.text("coverage", default=StrengthConfig().coverage, pattern=_COVERAGE_REQ_RE,
                         fix="write a coverage.py requirement, e.g. 'coverage>=7.4'"))
     m.done()

@@ -219,6 +219,14 @@ BUILD_ENGINES = ("auto", "buildah", "docker", "buildx")
 # coverage.py, which `gen validate --strength` copies into task containers: gen lock pins it per
 # interpreter (lockfiles/tools/), so the newest release that supports each image's python3
 COVERAGE_REQUIREMENT = "coverage>=7.4"
+DEFAULT_MAX_MUTANTS = 30  # per task: --max-mutants, else gen.yaml strength.max_mutants, else this
+
+
+def mutant_budget(given: int | None, cfg: StrengthConfig | None) -> int:
+    """The mutants per task `gen validate --strength` runs at most."""
+    if given is not None:
+        return given
+    return cfg.max_mutants if cfg is not None else DEFAULT_MAX_MUTANTS
 
 
 @dataclass(frozen=True)
@@ -228,7 +236,7 @@ class StrengthConfig:
 
     min_fix_coverage: float | None = None  # covered / executable lines the fix changed
     min_mutation_score: float | None = None  # killed / (killed + survived)
-    max_mutants: int = 30  # per task, when --max-mutants is not given
+    max_mutants: int = DEFAULT_MAX_MUTANTS  # per task, when --max-mutants is not given
     coverage: str = COVERAGE_REQUIREMENT
 
 

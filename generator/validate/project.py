@@ -40,7 +40,7 @@ from generator.image.toolchain import is_sealed, toolchain_for
 from generator.lock.fetch import artifact_names
 from generator.lock.lockset import LockSet, read_lockset
 from generator.lock.tools import coverage_wheel
-from generator.spec.model import Project, SweTask, Task, TerminalTask
+from generator.spec.model import Project, SweTask, Task, TerminalTask, mutant_budget
 from generator.spec.project import load_project
 from generator.validate.attacks import preload_library, select
 from generator.validate.checks import (
@@ -352,8 +352,7 @@ def _strength_hook(project: Path, loaded: Project, opts: Options,
     problems become the task's."""
     locks, names, store = read_lockset(project), artifact_names(project), default_store(project)
     cfg = loaded.config.strength
-    max_mutants = opts.max_mutants if opts.max_mutants is not None else \
-        (cfg.max_mutants if cfg is not None else 30)
+    max_mutants = mutant_budget(opts.max_mutants, cfg)
 
     def run(tr: _TaskRunner, v: TaskVerdict) -> None:
         wheel, problem = _wheel(loaded, tr.task, locks, names, store)

@@ -39,7 +39,7 @@ from importlib import resources
 from typing import Any
 
 from generator.core.errors import GenError, ToolError
-from generator.render.context import patch_files
+from generator.render.context import DEFAULT_TERMINAL_TEST, patch_files
 from generator.render.grading import pytest_args
 from generator.spec.model import SweTask, Task, TerminalTask
 from generator.validate.checks import EVAL_SCRIPT, ORACLE_DIR, TEST_DIR
@@ -67,7 +67,6 @@ __all__ = ["DIR", "KILLED", "MutantResult", "StrengthResult", "coverage_lib", "m
 DIR = "/tmp/gen-strength"  # where the runner, coverage.py and its data live in the container
 KILLED, SURVIVED, TIMED_OUT, EQUIVALENT, NOT_APPLICABLE = (
     "killed", "survived", "timed_out", "equivalent_suspect", "not_applicable")
-DEFAULT_TERMINAL_TEST = 'python3 -m pytest -rA -p no:cacheprovider "$TEST_DIR"'
 
 
 @cache
@@ -321,8 +320,8 @@ class _Session:
             c.remove()
 
 
-def _fix_changes(s: _Session, task: Task, gold: dict[str, Any],
-                 res: StrengthResult) -> list[tuple[FileChange, str]]:
+def _fix_changes(s: _Session, task: Task, gold: dict[str, Any], res: StrengthResult,
+                 patched: Mapping[str, frozenset[int]]) -> list[tuple[FileChange, str]]:
     """The files the fix changed, with the lines it added or changed (post-fix numbering),
     each with its absolute path in the container."""
     out: list[tuple[FileChange, str]] = []
@@ -334,7 +333,7 @@ def _fix_changes(s: _Session, task: Task, gold: dict[str, Any],
         text = f["text"]
         if isinstance(task, SweTask):
             rel = abspath.removeprefix(root)
-            changed = changed_lines_from_patch(task.patch).get(rel, frozenset())
+            changed = patched.get(rel, frozenset())
         else:
             rel = abspath.lstrip("/")
             changed = changed_lines(f.get("before"), text)
@@ -406,8 +405,8 @@ def measure_task(tr: _TaskRunner, *, wheel: bytes | None, coverage_problem: str 
     elif s.args is None:
         res.coverage_reason = (f"the test command ({s.command}) is not a plain pytest call, so "
                                "coverage.py cannot run it")
+    patched = changed_lines_from_patch(task.patch) if isinstance(task, SweTask) else {}
     if isinstance(task, SweTask):
-        patched = changed_lines_from_patch(task.patch)
         res.not_python = sorted(p for p in patched if not p.endswith(".py"))
         py_lines = {p: sorted(v) for p, v in patched.items() if p.endswith(".py")}
     else:
@@ -440,7 +439,7 @@ def measure_task(tr: _TaskRunner, *, wheel: bytes | None, coverage_problem: str 
             texts, err = s.fix_texts(py_lines)
             if texts is None:
                 res.problems.append(f"cannot read the fixed files for mutants: {err}")
-        changes = _fix_changes(s, task, texts, res) if texts else []
+        changes = _fix_changes(s, task, texts, res, patched) if texts else []
         if gold:
             _record_coverage(res, changes, gold)
         mutants, notes = generate([ch for ch, _ in changes])
