@@ -3,16 +3,29 @@ the example's built images in a fresh copy of the example project."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from generator.image.build import build_project, project_engine
 from generator.image.images import BuiltImage, load_images, save_images
 from generator.lock.fetch import fetch_project
-from tests.integration.conftest import REPO, base_image, copy_example, gen_cas, registry, tools
+from generator.validate.runner import get_runner
+from tests.integration.conftest import (
+    REPO,
+    base_image,
+    copy_example,
+    gen_cas,
+    need,
+    registry,
+    run_gen,
+    tools,
+)
 
-__all__ = ["base_image", "example", "example_images", "gen_cas", "registry", "tools"]
+__all__ = ["base_image", "example", "example_images", "gen_cas", "registry", "tools",
+           "validate_json"]
 
 EXAMPLE_TASKS = ("csv-stats-cli", "fix-log-parser", "inflection-humanize-id-suffix")
 
@@ -41,3 +54,14 @@ def example(example_images: dict[str, BuiltImage], tmp_path: Path) -> Path:
     project = copy_example(tmp_path / "example")
     save_images(project, example_images)
     return project
+
+
+def validate_json(project: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    """`gen validate --json --runs 1 ARGS` on the Docker engine: (exit code, report, stderr)."""
+    why = get_runner("docker").available()
+    need(why is None, f"engine docker cannot run containers: {why}")
+    proc = run_gen("validate", "--project", str(project), "--json", "--runs", "1", *args)
+    try:
+        return proc.returncode, json.loads(proc.stdout), proc.stderr
+    except ValueError:
+        raise AssertionError(f"no JSON report: {proc.stdout}\n{proc.stderr}") from None

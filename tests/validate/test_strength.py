@@ -26,8 +26,7 @@ from generator.image.images import load_images, save_images
 from generator.lock.fetch import fetch_project
 from generator.release.preflight import CHECKS, preflight
 from generator.render.pipeline import render
-from generator.validate.runner import get_runner
-from tests.integration.conftest import need, run_gen
+from tests.validate.conftest import validate_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -50,17 +49,11 @@ WEAK_SURVIVORS = {("constant", "word = re.sub('', \"\", word)"),
 
 
 def _strength(project: Path, *args: str) -> tuple[int, dict[str, Any], str]:
-    why = get_runner("docker").available()
-    need(why is None, f"engine docker cannot run containers: {why}")
-    proc = run_gen("validate", "--project", str(project), "--json", "--runs", "1",
-                   "--strength", *args)
-    try:
-        report = json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError(f"no JSON report: {proc.stdout}\n{proc.stderr}") from None
-    strength = json.loads((project / ".gen" / "validate" / "strength.json").read_text())
+    code, report, err = validate_json(project, "--strength", *args)
+    strength: dict[str, Any] = json.loads(
+        (project / ".gen" / "validate" / "strength.json").read_text())
     assert report["strength"] == strength
-    return proc.returncode, strength, proc.stderr
+    return code, strength, err
 
 
 def _pairs(mutants: list[dict[str, Any]]) -> set[tuple[str, str]]:

@@ -5,7 +5,6 @@ attacks that got through named."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,8 @@ import pytest
 
 from generator.render.pipeline import render
 from generator.validate.attacks import ATTACKS
-from generator.validate.runner import get_runner
-from tests.integration.conftest import in_ci, need, run_gen
+from tests.integration.conftest import in_ci
+from tests.validate.conftest import validate_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -32,14 +31,7 @@ cd {{ workdir | shquote }}
 
 
 def _tamper(project: Path, *args: str) -> tuple[int, dict[str, Any], str]:
-    why = get_runner("docker").available()
-    need(why is None, f"engine docker cannot run containers: {why}")
-    proc = run_gen("validate", "--project", str(project), "--json", "--runs", "1",
-                   "--tamper", *args)
-    try:
-        return proc.returncode, json.loads(proc.stdout), proc.stderr
-    except ValueError:
-        raise AssertionError(f"no JSON report: {proc.stdout}\n{proc.stderr}") from None
+    return validate_json(project, "--tamper", *args)
 
 
 def _by_attack(task: dict[str, Any]) -> dict[str, dict[str, Any]]:
